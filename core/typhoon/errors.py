@@ -14,6 +14,7 @@ original is never swallowed.
 from __future__ import annotations
 
 __all__ = [
+    "BadYieldError",
     "ConfigurationError",
     "Finish",
     "HTTPClientError",
@@ -23,11 +24,13 @@ __all__ = [
     "HTTPStreamClosedError",
     "HTTPTimeoutError",
     "MissingArgumentError",
+    "MissingDependencyError",
     "OptionsError",
     "PluginError",
     "ProtocolError",
     "QueueEmpty",
     "QueueFull",
+    "Return",
     "StreamBufferFullError",
     "StreamClosedError",
     "TemplateParseError",
@@ -68,6 +71,13 @@ class TyphoonTimeoutError(TyphoonError, TimeoutError):
     """An operation did not finish before its deadline (``typhoon.util.TimeoutError``)."""
 
 
+class MissingDependencyError(TyphoonError, ImportError):
+    """An optional package needed for the requested feature is not installed.
+
+    The message names the package and the extra that installs it (``typhoon[uvloop]``).
+    """
+
+
 # --- event-loop layer -------------------------------------------------------------------
 
 
@@ -77,6 +87,24 @@ class QueueEmpty(TyphoonError, Exception):
 
 class QueueFull(TyphoonError, Exception):
     """Raised by ``Queue.put_nowait`` when the queue is at its ``maxsize``."""
+
+
+class BadYieldError(TyphoonError, TypeError):
+    """A coroutine yielded or awaited an object ``gen.convert_yielded`` cannot wait on."""
+
+
+class Return(TyphoonError):
+    """Raised inside a legacy ``@gen.coroutine`` generator to give the coroutine its result.
+
+    ``value`` is the result; plain ``return value`` does the same on Python 3 and is
+    preferred. Deriving from :class:`TyphoonError` keeps the single tree, but it is
+    control flow, not a failure.
+    """
+
+    def __init__(self, value: object = None) -> None:
+        super().__init__(value)
+        self.value = value
+        self.args = (value,)
 
 
 # --- stream layer -----------------------------------------------------------------------
