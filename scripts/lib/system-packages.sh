@@ -1,0 +1,24 @@
+# Installs the system programs the tests run against (a MariaDB server for the database
+# plugin, wrk for benchmarks), from Debian's packages, when they are missing and we may.
+# Sourced by scripts/test and scripts/demo.
+typhoon_install_system_packages() {
+    local missing=()
+    command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 && sudo="sudo -n" || {
+            echo "note: cannot install ${missing[*]} (not root); tests needing them will say so" >&2
+            return 0
+        }
+    fi
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "installing system packages: ${missing[*]}" >&2
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "note: no apt-get; install ${missing[*]} yourself" >&2
+    fi
+}
