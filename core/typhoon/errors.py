@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadYieldError",
+    "CalledProcessError",
     "ConfigurationError",
     "Finish",
     "HTTPClientError",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 import http.client
+import subprocess
 from typing import Any
 
 
@@ -132,6 +134,17 @@ class UnsatisfiableReadError(TyphoonError, Exception):
 
 class StreamBufferFullError(TyphoonError, Exception):
     """Buffering more data would exceed ``max_buffer_size`` or ``max_write_buffer_size``."""
+
+
+# --- process layer ----------------------------------------------------------------------
+
+
+class CalledProcessError(TyphoonError, subprocess.CalledProcessError):
+    """A child process exited with a non-zero status (``Subprocess.wait_for_exit``).
+
+    Also a :class:`subprocess.CalledProcessError`, so ``returncode`` and ``cmd`` are set
+    and existing handlers for the standard library's error keep working.
+    """
 
 
 # --- protocol layer ---------------------------------------------------------------------
