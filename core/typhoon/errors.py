@@ -28,6 +28,7 @@ __all__ = [
     "MissingDependencyError",
     "OptionsError",
     "PluginError",
+    "PluginWarning",
     "ProtocolError",
     "QueueEmpty",
     "QueueFull",
@@ -67,6 +68,14 @@ class PluginError(TyphoonError):
         super().__init__(message)
         self.plugin_name = plugin_name
         self.hook_name = hook_name
+
+
+class PluginWarning(TyphoonError, UserWarning):
+    """An installed plugin was skipped (it failed to import or to register).
+
+    Issued as a warning instead of raised, so one broken distribution does not stop the
+    host; the message names the distribution and the cause.
+    """
 
 
 class TyphoonTimeoutError(TyphoonError, TimeoutError):
