@@ -41,6 +41,8 @@ __all__ = [
     "UnsatisfiableReadError",
     "WebSocketClosedError",
     "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketOutputError",
 ]
 
 import http.client
@@ -271,6 +273,33 @@ class WebSocketError(ProtocolError):
 
 class WebSocketClosedError(TyphoonError):
     """An operation was attempted on a closed WebSocket."""
+
+
+class WebSocketHandshakeError(ProtocolError):
+    """A WebSocket opening handshake was refused.
+
+    On the server, ``status_code`` and ``headers`` (name, value pairs) are the error
+    response to send, such as 426 with ``Sec-WebSocket-Version: 13``. On the client,
+    ``status_code`` is the server's status when it was not 101, otherwise 400.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 400,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.headers = headers
+
+
+class WebSocketOutputError(TyphoonError, ValueError):
+    """The local side tried to send something RFC 6455 forbids.
+
+    For example a close reason over 123 bytes, a reserved close code, a control frame
+    payload over 125 bytes, or a text message that is not UTF-8.
+    """
 
 
 # --- leaves -----------------------------------------------------------------------------
