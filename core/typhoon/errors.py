@@ -34,6 +34,7 @@ __all__ = [
     "QueueFull",
     "Return",
     "StreamBufferFullError",
+    "StreamBusyError",
     "StreamClosedError",
     "TemplateParseError",
     "TyphoonError",
@@ -141,6 +142,14 @@ class StreamClosedError(TyphoonError, OSError):
 
 class UnsatisfiableReadError(TyphoonError, Exception):
     """A read can never be satisfied (for example ``read_until`` passed ``max_bytes``)."""
+
+
+class StreamBusyError(TyphoonError, RuntimeError):
+    """A stream operation was started while the previous one of its kind is still pending.
+
+    Raised when a second read is started before the first resolved (a stream serves one
+    read at a time) and when ``wait_for_handshake`` is called twice.
+    """
 
 
 class StreamBufferFullError(TyphoonError, Exception):
