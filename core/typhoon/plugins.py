@@ -132,9 +132,13 @@ class PluginManager(pluggy.PluginManager):
     # --- registration -------------------------------------------------------------------
 
     def get_canonical_name(self, plugin: object) -> str:
-        """A readable default name: the module name, or ``module.Class`` for objects."""
+        """A readable default name: the module name, ``module.Class`` for classes and
+        instances, or an object's own ``__name__`` string when it has one."""
         if isinstance(plugin, types.ModuleType):
             return plugin.__name__
+        own_name = getattr(plugin, "__name__", None)
+        if isinstance(own_name, str) and not isinstance(plugin, type):
+            return own_name
         owner = plugin if isinstance(plugin, type) else type(plugin)
         return f"{owner.__module__}.{owner.__qualname__}"
 
@@ -156,7 +160,9 @@ class PluginManager(pluggy.PluginManager):
             # recorded the plugin: leave the manager as it was before the call.
             if not was_registered and self.is_registered(plugin):
                 self.unregister(plugin)
-            raise PluginError(f"cannot register plugin {name!r}: {exc}", plugin_name=name) from exc
+            raise PluginError(
+                f"cannot register plugin {name!r}: {_one_line(exc)}", plugin_name=name
+            ) from exc
         finally:
             self._plans.clear()
         if registered is not None:
@@ -223,7 +229,7 @@ class PluginManager(pluggy.PluginManager):
             except Exception as exc:
                 warnings.warn(
                     f"typhoon plugin {name!r} from {label} failed to import and is "
-                    f"skipped: {type(exc).__name__}: {exc}",
+                    f"skipped: {type(exc).__name__}: {_one_line(exc)}",
                     PluginWarning,
                     stacklevel=2,
                 )
@@ -553,7 +559,7 @@ class PluginManager(pluggy.PluginManager):
             )
         return PluginError(
             f"plugin {impl.plugin_name!r} failed in hook {hook_name!r}: "
-            f"{type(exc).__name__}: {exc}",
+            f"{type(exc).__name__}: {_one_line(exc)}",
             plugin_name=impl.plugin_name,
             hook_name=hook_name,
         )
@@ -636,6 +642,11 @@ class PluginManager(pluggy.PluginManager):
             _logger.debug(
                 "hook %s (pluggy call) raised %s", hook_name, type(outcome.exception).__name__
             )
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message with its lines joined, so errors print as one line."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _distribution_label(dist: importlib.metadata.Distribution | None) -> str:
