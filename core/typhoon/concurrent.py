@@ -38,16 +38,14 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
-import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from typhoon.errors import BadYieldError
+from typhoon.log import app_log
 
 _T = TypeVar("_T")
-
-app_log = logging.getLogger("typhoon.application")
 
 #: The future class typhoon creates and returns: an alias of :class:`asyncio.Future`.
 Future = asyncio.Future

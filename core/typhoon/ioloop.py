@@ -28,7 +28,6 @@ import concurrent.futures
 import datetime
 import functools
 import importlib
-import logging
 import math
 import os
 import random
@@ -42,10 +41,9 @@ from typhoon.concurrent import (
     is_future,
 )
 from typhoon.errors import BadYieldError, MissingDependencyError, TyphoonTimeoutError
+from typhoon.log import app_log
 
 _T = TypeVar("_T")
-
-app_log = logging.getLogger("typhoon.application")
 
 #: Raised by :meth:`IOLoop.run_sync` when its timeout passes (Tornado's name).
 TimeoutError = TyphoonTimeoutError
