@@ -1,0 +1,1181 @@
+"""Buffered byte streams over asyncio transports: TCP, TLS, Unix sockets and pipes.
+
+Layer 2 (streams). Imports ``_buffers``, ``errors``, ``log`` and the standard library.
+
+A stream offers Tornado's reading interface (``read_until``, ``read_until_regex``,
+``read_bytes``, ``read_into``, ``read_until_close``), writes that return a future, a close
+callback, and bounded buffers. Underneath, each stream is fed by an asyncio transport
+(``loop.connect_accepted_socket``, ``create_connection(sock=...)``, ``connect_read_pipe``,
+``connect_write_pipe``, ``loop.start_tls``) rather than by raw descriptor readiness, so
+streams run on any asyncio loop, uvloop included.
+
+Strategy. Received chunks go into a :class:`~typhoon._buffers.ReadBuffer` (no copies
+until a read takes its bytes). At most one read is pending at a time; each incoming
+chunk is checked against it, and the common cases (a partial read, a ``read_until``
+whose delimiter ends the chunk) are answered with the chunk itself without buffering.
+A read that the buffer already satisfies completes at once. When unread data piles up
+with no read asking for it, the transport is paused (``read_chunk_size`` bytes is the
+mark), so a slow consumer pushes back on the peer instead of growing memory. Writes go
+straight to the transport; their future is already resolved while the transport's
+buffer is below its high-water mark and otherwise resolves on ``resume_writing``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BaseIOStream",
+    "IOStream",
+    "IOStreamStatistics",
+    "PipeIOStream",
+    "SSLIOStream",
+    "StreamBufferFullError",
+    "StreamBusyError",
+    "StreamClosedError",
+    "UnsatisfiableReadError",
+]
+
+import asyncio
+import errno
+import io
+import os
+import re
+import socket as socket_module
+import ssl
+import sys
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from typhoon._buffers import ReadBuffer, WriteBuffer
+from typhoon.errors import (
+    ConfigurationError,
+    StreamBufferFullError,
+    StreamBusyError,
+    StreamClosedError,
+    UnsatisfiableReadError,
+)
+from typhoon.log import gen_log
+
+if sys.platform != "win32":
+    import fcntl
+
+#: Default ``max_buffer_size``: 100 MiB, as in Tornado.
+_DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+#: Default read pause mark (``read_chunk_size``): unread bytes held with no read pending.
+_DEFAULT_READ_CHUNK_SIZE = 1024 * 1024
+
+# Kinds of pending read.
+_BYTES = 1
+_PARTIAL = 2
+_UNTIL = 3
+_REGEX = 4
+_INTO = 5
+_CLOSE = 6
+
+_ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+_CloseArg = None | bool | BaseException | _ExcInfo
+
+#: Keys accepted in a dict-style ``ssl_options`` (the arguments of Tornado's form).
+_SSL_OPTION_KEYS = frozenset(
+    ["ssl_version", "certfile", "keyfile", "cert_reqs", "ca_certs", "ciphers"]
+)
+
+
+def _ssl_context(
+    options: ssl.SSLContext | Mapping[str, Any] | None, *, server_side: bool
+) -> ssl.SSLContext:
+    """Return an :class:`ssl.SSLContext` for ``options`` (a context, a dict, or None).
+
+    ``None`` means the system's default client context (certificate and hostname
+    verification on); a server always needs a certificate, so ``None`` is refused there.
+    """
+    if isinstance(options, ssl.SSLContext):
+        return options
+    if options is None:
+        if server_side:
+            raise ConfigurationError("server-side TLS needs ssl_options with a certificate")
+        return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    unknown = set(options) - _SSL_OPTION_KEYS
+    if unknown:
+        raise ConfigurationError(f"unknown ssl_options keys: {sorted(unknown)}")
+    default_protocol = ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT
+    context = ssl.SSLContext(options.get("ssl_version", default_protocol))
+    if "certfile" in options:
+        context.load_cert_chain(options["certfile"], options.get("keyfile"))
+    if "cert_reqs" in options:
+        if options["cert_reqs"] == ssl.CERT_NONE:
+            context.check_hostname = False
+        context.verify_mode = options["cert_reqs"]
+    if "ca_certs" in options:
+        context.load_verify_locations(options["ca_certs"])
+    elif context.verify_mode != ssl.CERT_NONE and not server_side:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if "ciphers" in options:
+        context.set_ciphers(options["ciphers"])
+    # Compression leaks secrets through length (CRIME); refuse it.
+    context.options |= ssl.OP_NO_COMPRESSION
+    return context
+
+
+@dataclass(frozen=True)
+class IOStreamStatistics:
+    """A snapshot of a stream's counters, from :meth:`BaseIOStream.statistics`."""
+
+    #: Bytes received from the transport since the stream opened.
+    bytes_read: int
+    #: Bytes handed to the transport since the stream opened.
+    bytes_written: int
+    #: Received bytes not yet consumed by a read.
+    read_buffer_size: int
+    #: Bytes accepted by ``write`` but not yet sent.
+    write_buffer_size: int
+    #: Whether the transport is paused because unread data piled up.
+    reading_paused: bool
+    #: Whether the transport asked us to stop writing (its buffer is above high water).
+    writing_paused: bool
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """The asyncio protocol that forwards a transport's events to its stream."""
+
+    __slots__ = ("_reads", "_stream", "_writes")
+
+    def __init__(self, stream: BaseIOStream, reads: bool, writes: bool) -> None:
+        self._stream = stream
+        self._reads = reads
+        self._writes = writes
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._stream._connection_made(transport, self._reads, self._writes)
+
+    def data_received(self, data: bytes) -> None:
+        self._stream._on_data(data)
+
+    def eof_received(self) -> bool:
+        self._stream._on_eof()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stream._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._stream._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._stream._on_resume_writing()
+
+
+class BaseIOStream:
+    """A buffered, non-blocking byte stream: the reading and writing interface.
+
+    Only one read may be pending at a time; starting another raises
+    :class:`~typhoon.errors.StreamBusyError`. Every read returns a future. When the
+    stream closes, a pending read fails with :class:`~typhoon.errors.StreamClosedError`
+    (whose ``real_error`` is the cause) unless the data already received satisfies it;
+    bytes still buffered remain readable after the close.
+
+    Subclasses connect a transport: they pass :meth:`connection_protocol` to an asyncio
+    transport factory (or call its ``connection_made`` themselves), and may run an
+    opening coroutine through ``_begin``.
+
+    Args:
+        max_buffer_size: the most bytes a single read may need to hold (default 100 MiB).
+            A read that cannot be satisfied within it closes the stream with
+            :class:`~typhoon.errors.StreamBufferFullError` as the error.
+        read_chunk_size: how many unread bytes may wait, with no read pending, before the
+            transport is paused (default 1 MiB, never above ``max_buffer_size``).
+        max_write_buffer_size: the most unsent bytes ``write`` accepts before raising
+            :class:`~typhoon.errors.StreamBufferFullError` (default: unlimited).
+    """
+
+    #: Set on a stream whose transport moves to another stream (``start_tls``): it must
+    #: neither open its socket nor report the close. A class default, so a subclass can
+    #: set it on the instance before ``__init__`` runs.
+    _handoff: bool = False
+
+    def __init__(
+        self,
+        max_buffer_size: int | None = None,
+        read_chunk_size: int | None = None,
+        max_write_buffer_size: int | None = None,
+    ) -> None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self._loop = loop
+        self.max_buffer_size: int = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
+        self.read_chunk_size: int = min(
+            read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size
+        )
+        self.max_write_buffer_size: int | None = max_write_buffer_size
+        #: The exception that closed the stream, if any (``None`` for a clean close).
+        self.error: BaseException | None = None
+        self._read_buffer = ReadBuffer()
+        self._closed = False
+        self._readable = True
+        self._writable = True
+        self._transport: asyncio.WriteTransport | None = None
+        self._read_transport: asyncio.ReadTransport | None = None
+        self._read_paused = False
+        self._write_paused = False
+        self._write_waiters: deque[asyncio.Future[None]] = deque()
+        self._pending_writes: WriteBuffer | None = None
+        self._write_done: asyncio.Future[None] | None = None
+        self._close_callback: Callable[[], object] | None = None
+        self._attach_task: asyncio.Task[None] | None = None
+        self._connect_future: asyncio.Future[Any] | None = None
+        self._bytes_read = 0
+        self._bytes_written = 0
+        # The pending read: its future, kind and parameters.
+        self._read_future: asyncio.Future[Any] | None = None
+        self._read_kind = 0
+        self._read_target = 0
+        self._read_delimiter = b""
+        self._read_regex: re.Pattern[bytes] | None = None
+        self._read_max_bytes: int | None = None
+        self._read_view: memoryview | None = None
+        self._read_partial = False
+        self._scan_from = 0
+
+    # --- the transport side --------------------------------------------------------
+
+    def connection_protocol(self, *, reads: bool = True, writes: bool = True) -> asyncio.Protocol:
+        """Return a new asyncio protocol that feeds this stream.
+
+        For stream implementations: hand it to a transport factory. ``reads`` and
+        ``writes`` say which directions that transport carries (a pipe stream has one
+        transport per direction).
+        """
+        return _StreamProtocol(self, reads, writes)
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    def _begin(self, opener: Coroutine[Any, Any, None]) -> None:
+        """Run ``opener`` (which connects transports) as a task owned by this stream."""
+        self._attach_task = self._get_loop().create_task(self._run_opener(opener))
+
+    async def _run_opener(self, opener: Coroutine[Any, Any, None]) -> None:
+        try:
+            await opener
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Connection refused, TLS handshake failure, ...: the stream closes with it
+            # as its error, and the connect or handshake future reports it.
+            self._attach_task = None
+            self.close(exc_info=exc)
+            return
+        self._attach_task = None
+        if self._handoff or self._closed:
+            return
+        self._on_opened()
+
+    def _on_opened(self) -> None:
+        """Called once the opening coroutine succeeded (connected, handshake done)."""
+        future = self._connect_future
+        if future is not None:
+            self._connect_future = None
+            if not future.done():
+                future.set_result(self)
+
+    def _connection_made(self, transport: asyncio.BaseTransport, reads: bool, writes: bool) -> None:
+        if self._handoff:
+            # This transport is being handed to a TLS stream (start_tls): hold it still.
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()
+            self._transport = self._read_transport = transport
+            return
+        if self._closed:
+            transport.close()
+            return
+        if reads:
+            assert isinstance(transport, asyncio.ReadTransport)
+            self._read_transport = transport
+        if writes:
+            assert isinstance(transport, asyncio.WriteTransport)
+            self._transport = transport
+            pending = self._pending_writes
+            if pending is not None:
+                self._pending_writes = None
+                for chunk in pending.drain():
+                    transport.write(chunk)
+                    self._bytes_written += len(chunk)
+            if not self._write_paused:
+                self._release_write_waiters()
+        self._transport_ready(transport)
+
+    def _transport_ready(self, transport: asyncio.BaseTransport) -> None:
+        """Hook for subclasses: a transport was connected (apply socket options)."""
+
+    def _on_data(self, data: bytes) -> None:
+        self._bytes_read += len(data)
+        buf = self._read_buffer
+        future = self._read_future
+        if future is not None:
+            if future.done():
+                # The reader gave up (cancelled): the data stays for the next read.
+                self._clear_read()
+                future = None
+            elif not buf.size:
+                kind = self._read_kind
+                if kind == _PARTIAL:
+                    if len(data) <= self._read_target:
+                        self._finish_read(data)
+                        return
+                elif kind == _UNTIL:
+                    # The usual line or header block: the chunk ends with its first
+                    # delimiter, so the chunk itself is the result.
+                    delimiter = self._read_delimiter
+                    size = len(data)
+                    if size >= len(delimiter) and data.find(delimiter) == size - len(delimiter):
+                        limit = self._read_max_bytes
+                        if limit is None or size <= limit:
+                            self._finish_read(data)
+                            return
+        buf.append(data)
+        if future is not None:
+            self._satisfy()
+        if buf.size >= self.read_chunk_size:
+            self._buffer_high()
+
+    def _on_eof(self) -> None:
+        # Tornado streams do not half-close: the end of input closes the stream. The
+        # transport still flushes what was written before it closes.
+        self.close()
+
+    def _on_lost(self, exc: BaseException | None) -> None:
+        if self._closed:
+            return
+        if exc is not None and self.error is None:
+            self.error = exc
+        self._close_transports(abort=exc is not None)
+        self._signal_closed()
+
+    def _on_resume_writing(self) -> None:
+        self._write_paused = False
+        self._release_write_waiters()
+
+    def _release_write_waiters(self) -> None:
+        waiters = self._write_waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+
+    def _buffer_high(self) -> None:
+        """Unread data reached ``read_chunk_size``: pause, or fail a read that cannot fit."""
+        if self._closed:
+            return
+        if self._read_future is not None:
+            size = self._read_buffer.size
+            limit = self.max_buffer_size
+            if size > limit or (size == limit and self._read_kind != _CLOSE):
+                self._buffer_full()
+        elif not self._read_paused and self._read_transport is not None:
+            self._read_paused = True
+            self._read_transport.pause_reading()
+
+    def _buffer_full(self) -> None:
+        gen_log.error("Reached maximum read buffer size (%d bytes)", self.max_buffer_size)
+        self.close(
+            exc_info=StreamBufferFullError(
+                f"Reached maximum read buffer size ({self.max_buffer_size} bytes)"
+            )
+        )
+
+    # --- reads ---------------------------------------------------------------------
+
+    def _done(self, result: Any) -> asyncio.Future[Any]:
+        future = self._get_loop().create_future()
+        future.set_result(result)
+        return future
+
+    def _check_busy(self) -> None:
+        future = self._read_future
+        if future is not None:
+            if future.done():
+                self._clear_read()
+                return
+            raise StreamBusyError("Already reading: a stream serves one read at a time")
+
+    def _start_read(self, kind: int) -> asyncio.Future[Any]:
+        """Register a read the buffer cannot satisfy yet and return its future."""
+        if self._closed:
+            raise StreamClosedError(real_error=self.error)
+        future = self._get_loop().create_future()
+        self._read_future = future
+        self._read_kind = kind
+        if not self._readable:
+            self.close(exc_info=OSError(errno.EBADF, "stream is not open for reading"))
+            return future
+        if self._read_paused and self._read_transport is not None:
+            self._read_paused = False
+            self._read_transport.resume_reading()
+        return future
+
+    def _finish_read(self, result: Any) -> None:
+        future = self._read_future
+        self._read_future = None
+        self._read_kind = 0
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    def _clear_read(self) -> None:
+        self._read_future = None
+        self._read_kind = 0
+        self._read_view = None
+        self._read_regex = None
+
+    def _unsatisfiable(self, message: str) -> None:
+        """Close the stream because the pending read can never complete."""
+        error = UnsatisfiableReadError(message)
+        gen_log.info("Unsatisfiable read, closing connection: %s", message)
+        if self._closed:
+            future = self._read_future
+            self._clear_read()
+            if future is not None and not future.done():
+                future.set_exception(StreamClosedError(real_error=error))
+                future.exception()
+            return
+        self.close(exc_info=error)
+
+    def _satisfy(self) -> None:
+        """Complete the pending read if the buffer now holds what it needs."""
+        kind = self._read_kind
+        buf = self._read_buffer
+        if kind == _UNTIL:
+            delimiter = self._read_delimiter
+            i = buf.find(delimiter, self._scan_from)
+            limit = self._read_max_bytes
+            if i >= 0:
+                end = i + len(delimiter)
+                if limit is not None and end > limit:
+                    self._unsatisfiable(f"delimiter {delimiter!r} not found within {limit} bytes")
+                else:
+                    self._finish_read(buf.take(end))
+            elif limit is not None and buf.size > limit:
+                self._unsatisfiable(f"delimiter {delimiter!r} not found within {limit} bytes")
+            else:
+                self._scan_from = max(0, buf.size - len(delimiter) + 1)
+        elif kind == _PARTIAL:
+            if buf.size:
+                self._finish_read(buf.take(min(buf.size, self._read_target)))
+        elif kind == _BYTES:
+            if buf.size >= self._read_target:
+                self._finish_read(buf.take(self._read_target))
+        elif kind == _INTO:
+            view = self._read_view
+            assert view is not None
+            self._read_target += buf.take_into(view[self._read_target :])
+            if self._read_target == len(view) or (self._read_partial and self._read_target):
+                self._read_view = None
+                self._finish_read(self._read_target)
+        elif kind == _REGEX:
+            self._satisfy_regex()
+
+    def _satisfy_regex(self) -> None:
+        regex = self._read_regex
+        assert regex is not None
+        buf = self._read_buffer
+        limit = self._read_max_bytes
+        match = regex.search(buf.coalesce())
+        if match is not None:
+            end = match.end()
+            if limit is not None and end > limit:
+                self._unsatisfiable(f"regex {regex.pattern!r} not matched within {limit} bytes")
+            else:
+                self._read_regex = None
+                self._finish_read(buf.take(end))
+        elif limit is not None and buf.size > limit:
+            self._unsatisfiable(f"regex {regex.pattern!r} not matched within {limit} bytes")
+
+    def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> asyncio.Future[bytes]:
+        """Read until ``delimiter`` has been read; the result includes the delimiter.
+
+        Args:
+            delimiter: the bytes that end the read (not empty).
+            max_bytes: if the delimiter does not end within this many bytes, the stream is
+                closed with :class:`~typhoon.errors.UnsatisfiableReadError` as its error
+                and the read fails with :class:`~typhoon.errors.StreamClosedError`.
+
+        Raises:
+            StreamClosedError: the stream is closed and the buffer cannot satisfy the read.
+            StreamBusyError: another read is pending.
+        """
+        if not delimiter:
+            raise ValueError("read_until needs a non-empty delimiter")
+        if self._read_future is not None:
+            self._check_busy()
+        buf = self._read_buffer
+        if buf.size:
+            i = buf.find(delimiter)
+            if i >= 0:
+                end = i + len(delimiter)
+                if max_bytes is None or end <= max_bytes:
+                    return self._done(buf.take(end))
+        future = self._start_read(_UNTIL)
+        self._read_delimiter = delimiter
+        self._read_max_bytes = max_bytes
+        self._scan_from = 0
+        if buf.size:
+            self._satisfy()
+            if buf.size >= self.max_buffer_size and self._read_future is future:
+                self._buffer_full()
+        return future
+
+    def read_until_regex(
+        self, regex: bytes | re.Pattern[bytes], max_bytes: int | None = None
+    ) -> asyncio.Future[bytes]:
+        """Read until the regular expression ``regex`` matches; the result ends with the match.
+
+        ``max_bytes`` works as for :meth:`read_until`.
+
+        Raises:
+            StreamClosedError: the stream is closed and the buffer cannot satisfy the read.
+            StreamBusyError: another read is pending.
+        """
+        if self._read_future is not None:
+            self._check_busy()
+        pattern = regex if isinstance(regex, re.Pattern) else re.compile(regex)
+        buf = self._read_buffer
+        if buf.size:
+            match = pattern.search(buf.coalesce())
+            if match is not None and (max_bytes is None or match.end() <= max_bytes):
+                return self._done(buf.take(match.end()))
+        future = self._start_read(_REGEX)
+        self._read_regex = pattern
+        self._read_max_bytes = max_bytes
+        if buf.size:
+            self._satisfy_regex()
+            if buf.size >= self.max_buffer_size and self._read_future is future:
+                self._buffer_full()
+        return future
+
+    def read_bytes(self, num_bytes: int, partial: bool = False) -> asyncio.Future[bytes]:
+        """Read ``num_bytes`` bytes.
+
+        With ``partial=True`` the read completes as soon as any bytes are available and
+        returns at most ``num_bytes`` of them.
+
+        Raises:
+            StreamClosedError: the stream is closed and the buffer cannot satisfy the read.
+            StreamBusyError: another read is pending.
+        """
+        if num_bytes < 0:
+            raise ValueError(f"num_bytes must not be negative, not {num_bytes}")
+        if self._read_future is not None:
+            self._check_busy()
+        buf = self._read_buffer
+        size = buf.size
+        if size >= num_bytes:
+            return self._done(buf.take(num_bytes))
+        if partial and size:
+            return self._done(buf.take(size))
+        future = self._start_read(_PARTIAL if partial else _BYTES)
+        self._read_target = num_bytes
+        if size >= self.max_buffer_size and self._read_future is future:
+            self._buffer_full()
+        return future
+
+    def read_into(self, buf: bytearray | memoryview, partial: bool = False) -> asyncio.Future[int]:
+        """Read into the writable buffer ``buf``; the result is the number of bytes read.
+
+        Without ``partial`` the read completes when ``buf`` is full; with it, as soon as
+        any bytes have been copied. Bytes arriving for a pending ``read_into`` are copied
+        straight into ``buf``.
+
+        Raises:
+            StreamClosedError: the stream is closed and the buffer cannot satisfy the read.
+            StreamBusyError: another read is pending.
+        """
+        if self._read_future is not None:
+            self._check_busy()
+        view = memoryview(buf)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        rbuf = self._read_buffer
+        if rbuf.size >= len(view) or (partial and rbuf.size):
+            return self._done(rbuf.take_into(view))
+        future = self._start_read(_INTO)
+        self._read_view = view
+        self._read_partial = partial
+        self._read_target = rbuf.take_into(view)
+        return future
+
+    def read_until_close(self) -> asyncio.Future[bytes]:
+        """Read everything until the stream closes; the result is all of it.
+
+        On a stream that is already closed this returns whatever is still buffered.
+        The data counts against ``max_buffer_size``.
+
+        Raises:
+            StreamBusyError: another read is pending.
+        """
+        if self._read_future is not None:
+            self._check_busy()
+        buf = self._read_buffer
+        if self._closed:
+            return self._done(buf.take_all())
+        future = self._start_read(_CLOSE)
+        if buf.size > self.max_buffer_size and self._read_future is future:
+            self._buffer_full()
+        return future
+
+    def reading(self) -> bool:
+        """Return whether a read is pending."""
+        future = self._read_future
+        return future is not None and not future.done()
+
+    # --- writes --------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
+        """Send ``data``; the future resolves once the data is handed to the transport.
+
+        The future is already resolved while the transport's buffer is below its
+        high-water mark; otherwise it resolves when the transport drains (flow control),
+        so ``await stream.write(data)`` is how a producer keeps pace with the peer.
+        ``bytearray`` and writable ``memoryview`` data may be reused once ``write``
+        returns.
+
+        Raises:
+            StreamClosedError: the stream is closed.
+            StreamBufferFullError: accepting ``data`` would exceed ``max_write_buffer_size``.
+        """
+        if self._closed:
+            raise StreamClosedError(real_error=self.error)
+        if not isinstance(data, bytes):
+            data = _owned_bytes(data)
+        transport = self._transport
+        if transport is None:
+            return self._write_before_open(data)
+        if not data:
+            return self._done_write()
+        limit = self.max_write_buffer_size
+        if limit is not None and transport.get_write_buffer_size() + len(data) > limit:
+            raise StreamBufferFullError(f"Reached maximum write buffer size ({limit} bytes)")
+        transport.write(data)
+        self._bytes_written += len(data)
+        if self._write_paused:
+            future: asyncio.Future[None] = self._get_loop().create_future()
+            self._write_waiters.append(future)
+            return future
+        return self._done_write()
+
+    def _done_write(self) -> asyncio.Future[None]:
+        future = self._write_done
+        if future is None:
+            future = self._write_done = self._get_loop().create_future()
+            future.set_result(None)
+        return future
+
+    def _write_before_open(self, data: bytes | memoryview) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._get_loop().create_future()
+        if not self._writable:
+            self._write_waiters.append(future)
+            self.close(exc_info=OSError(errno.EBADF, "stream is not open for writing"))
+            return future
+        pending = self._pending_writes
+        if pending is None:
+            pending = self._pending_writes = WriteBuffer()
+        limit = self.max_write_buffer_size
+        if limit is not None and pending.size + len(data) > limit:
+            raise StreamBufferFullError(f"Reached maximum write buffer size ({limit} bytes)")
+        pending.append(data)
+        self._write_waiters.append(future)
+        return future
+
+    def writing(self) -> bool:
+        """Return whether written data is still waiting to be sent."""
+        if self._pending_writes:
+            return True
+        transport = self._transport
+        return transport is not None and transport.get_write_buffer_size() > 0
+
+    # --- closing -------------------------------------------------------------------
+
+    def set_close_callback(self, callback: Callable[[], object] | None) -> None:
+        """Call ``callback()`` (on the event loop) when the stream closes.
+
+        If the stream is already closed, the callback is scheduled at once.
+        """
+        self._close_callback = callback
+        if self._closed and callback is not None and not self._handoff:
+            self._run_close_callback()
+
+    def _run_close_callback(self) -> None:
+        callback = self._close_callback
+        if callback is None:
+            return
+        self._close_callback = None
+        self._get_loop().call_soon(callback)
+
+    def close(self, exc_info: _CloseArg = False) -> None:
+        """Close the stream.
+
+        Data already written is still sent (the transport flushes it) unless the close
+        carries an error, which aborts the connection. ``exc_info`` records that error in
+        :attr:`error`: an exception, an ``(type, value, traceback)`` tuple, or True for
+        the exception being handled.
+        """
+        if self._closed:
+            return
+        if exc_info:
+            if isinstance(exc_info, tuple):
+                exc = exc_info[1]
+            elif isinstance(exc_info, BaseException):
+                exc = exc_info
+            else:
+                exc = sys.exc_info()[1]
+            if exc is not None:
+                self.error = exc
+        self._close_transports(abort=self.error is not None)
+        self._signal_closed()
+
+    def _close_transports(self, abort: bool) -> None:
+        task = self._attach_task
+        if task is not None:
+            self._attach_task = None
+            task.cancel()
+        transport = self._transport
+        read_transport = self._read_transport
+        if transport is not None:
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+        if read_transport is not None and read_transport is not _as_base(transport):
+            # A read-only transport has nothing to flush: closing it is immediate.
+            read_transport.close()
+        if transport is None and read_transport is None:
+            self._close_unopened()
+
+    def _close_unopened(self) -> None:
+        """Hook for subclasses: release the socket or descriptor no transport owns yet."""
+
+    def _signal_closed(self) -> None:
+        self._closed = True
+        self._read_paused = False
+        future = self._read_future
+        if future is not None:
+            if self._read_kind == _CLOSE and not future.done():
+                self._clear_read()
+                future.set_result(self._read_buffer.take_all())
+            else:
+                self._clear_read()
+                _fail(future, self.error)
+        waiters = self._write_waiters
+        while waiters:
+            _fail(waiters.popleft(), self.error)
+        if self._pending_writes is not None:
+            self._pending_writes = None
+        connect = self._connect_future
+        if connect is not None:
+            self._connect_future = None
+            _fail(connect, self.error)
+        if self._close_callback is not None:
+            self._run_close_callback()
+
+    def closed(self) -> bool:
+        """Return whether the stream is closed."""
+        return self._closed
+
+    # --- options and introspection ---------------------------------------------------
+
+    def set_nodelay(self, value: bool) -> None:
+        """Turn Nagle's algorithm off (``True``) or on; no effect on non-TCP streams."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Return transport information (``"peername"``, ``"sockname"``, ``"peercert"``, ...).
+
+        See :meth:`asyncio.BaseTransport.get_extra_info`; ``default`` before a transport
+        is connected or when the transport does not know ``name``.
+        """
+        transport = self._transport or self._read_transport
+        if transport is None:
+            return default
+        return transport.get_extra_info(name, default)
+
+    def statistics(self) -> IOStreamStatistics:
+        """Return a snapshot of this stream's counters and buffer sizes."""
+        transport = self._transport
+        pending = self._pending_writes.size if self._pending_writes is not None else 0
+        if transport is not None and not self._closed:
+            pending += transport.get_write_buffer_size()
+        return IOStreamStatistics(
+            bytes_read=self._bytes_read,
+            bytes_written=self._bytes_written,
+            read_buffer_size=self._read_buffer.size,
+            write_buffer_size=pending,
+            reading_paused=self._read_paused,
+            writing_paused=self._write_paused,
+        )
+
+
+def _as_base(transport: asyncio.BaseTransport | None) -> asyncio.BaseTransport | None:
+    """Widen a transport's static type (one object can be both read and write side)."""
+    return transport
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException | None) -> None:
+    """Fail ``future`` with StreamClosedError, marking the exception as retrieved.
+
+    Nobody may be waiting (a write future dropped by its caller); reading the exception
+    back keeps asyncio from reporting it as never retrieved.
+    """
+    if not future.done():
+        future.set_exception(StreamClosedError(real_error=error))
+        future.exception()
+
+
+def _owned_bytes(data: bytearray | memoryview) -> bytes | memoryview:
+    """Return ``data`` in a form the caller can no longer change under the transport."""
+    view = memoryview(data)
+    if view.readonly:
+        return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+    return view.tobytes()
+
+
+def _is_connected(sock: socket_module.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+class IOStream(BaseIOStream):
+    """A stream over a socket: TCP (IPv4 or IPv6) or Unix, connected or about to be.
+
+    A connected socket (for example one returned by ``accept``) is ready to use: reads
+    and writes may start at once. An unconnected one is connected with :meth:`connect`;
+    writes issued before the connection completes are sent once it does.
+
+    The stream owns the socket and closes it when the stream closes. Other arguments are
+    those of :class:`BaseIOStream`.
+    """
+
+    def __init__(self, socket: socket_module.socket, *args: Any, **kwargs: Any) -> None:
+        #: The socket this stream wraps (``None`` after :meth:`start_tls` handed it on).
+        self.socket: socket_module.socket | None = socket
+        socket.setblocking(False)
+        super().__init__(*args, **kwargs)
+        self._nodelay: bool | None = None
+        self._connecting = False
+        if not self._handoff and _is_connected(socket):
+            if self._loop is None:
+                raise RuntimeError("IOStream of a connected socket needs a running event loop")
+            self._begin(self._open_connected())
+
+    def fileno(self) -> int:
+        """Return the socket's file descriptor (-1 once it is handed on or closed)."""
+        return self.socket.fileno() if self.socket is not None else -1
+
+    def _sock(self) -> socket_module.socket:
+        sock = self.socket
+        if sock is None:
+            raise StreamClosedError(real_error=self.error)
+        return sock
+
+    async def _open_connected(self) -> None:
+        loop = self._get_loop()
+        await loop.connect_accepted_socket(self.connection_protocol, self._sock())
+
+    async def _open_after_connect(self, server_hostname: str | None) -> None:
+        loop = self._get_loop()
+        await loop.connect_accepted_socket(self.connection_protocol, self._sock())
+
+    def connect(self, address: Any, server_hostname: str | None = None) -> asyncio.Future[IOStream]:
+        """Connect the socket to ``address``; the future resolves to this stream.
+
+        ``address`` is whatever the socket's family takes (``(host, port)`` or a Unix
+        path); ``server_hostname`` is used by TLS streams for SNI and certificate
+        checks. Reads and writes may be issued before the connection completes. On
+        failure the stream closes and the future raises
+        :class:`~typhoon.errors.StreamClosedError` whose ``real_error`` is the cause.
+        """
+        if self._closed:
+            raise StreamClosedError(real_error=self.error)
+        if self._connecting or self._transport is not None or self._attach_task is not None:
+            raise StreamBusyError("connect() was already called on this stream")
+        future: asyncio.Future[IOStream] = self._get_loop().create_future()
+        self._connect_future = future
+        self._connecting = True
+        self._begin(self._connect(address, server_hostname))
+        return future
+
+    async def _connect(self, address: Any, server_hostname: str | None) -> None:
+        await self._get_loop().sock_connect(self._sock(), address)
+        await self._open_after_connect(server_hostname)
+
+    def _on_opened(self) -> None:
+        self._connecting = False
+        super()._on_opened()
+
+    def _close_unopened(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+    def _transport_ready(self, transport: asyncio.BaseTransport) -> None:
+        if self._nodelay is not None:
+            self._apply_nodelay(self._nodelay)
+
+    def set_nodelay(self, value: bool) -> None:
+        """Turn Nagle's algorithm off (``True``: send small writes at once) or back on.
+
+        asyncio already disables Nagle on TCP transports; this can re-enable it.
+        No effect on Unix sockets.
+        """
+        self._nodelay = value
+        self._apply_nodelay(value)
+
+    def _apply_nodelay(self, value: bool) -> None:
+        sock = self.socket
+        if sock is None or sock.family not in (socket_module.AF_INET, socket_module.AF_INET6):
+            return
+        try:
+            sock.setsockopt(socket_module.IPPROTO_TCP, socket_module.TCP_NODELAY, int(value))
+        except OSError as exc:
+            # A socket the peer already reset, or one closed under us: nothing to tune.
+            if exc.errno not in (errno.EINVAL, errno.ECONNRESET, errno.EBADF):
+                raise
+
+    def start_tls(
+        self,
+        server_side: bool,
+        ssl_options: ssl.SSLContext | Mapping[str, Any] | None = None,
+        server_hostname: str | None = None,
+    ) -> asyncio.Future[SSLIOStream]:
+        """Upgrade this connection to TLS; the future resolves to a new :class:`SSLIOStream`.
+
+        After the call this stream is spent (its reads and writes raise
+        :class:`~typhoon.errors.StreamClosedError`); the close callback moves to the new
+        stream. The stream must be idle: no pending read, nothing buffered in either
+        direction, which is the case right after a plain-text STARTTLS exchange.
+
+        Raises:
+            ValueError: the stream is not idle.
+        """
+        if self._closed:
+            raise StreamClosedError(real_error=self.error)
+        if (
+            self._read_future is not None
+            or self._read_buffer.size
+            or self.writing()
+            or self._connecting
+        ):
+            raise ValueError("IOStream is not idle; cannot convert to SSL")
+        context = _ssl_context(ssl_options, server_side=server_side)
+        sock = self._sock()
+        ssl_stream = SSLIOStream.__new__(SSLIOStream)
+        ssl_stream._handoff = True
+        SSLIOStream.__init__(
+            ssl_stream,
+            sock,
+            ssl_options=context,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            max_buffer_size=self.max_buffer_size,
+            read_chunk_size=self.read_chunk_size,
+            max_write_buffer_size=self.max_write_buffer_size,
+        )
+        ssl_stream._handoff = False
+        ssl_stream._close_callback = self._close_callback
+        if self._nodelay is not None:
+            ssl_stream._nodelay = self._nodelay
+        future: asyncio.Future[SSLIOStream] = ssl_stream._get_loop().create_future()
+        ssl_stream._connect_future = future
+        ssl_stream._begin(ssl_stream._open_upgrade(self))
+        # Detach quietly: no close callback, no error; the socket now belongs to the TLS
+        # stream.
+        self._close_callback = None
+        self._handoff = True
+        self._closed = True
+        self.socket = None
+        return future
+
+
+class SSLIOStream(IOStream):
+    """A TLS stream over a socket, server or client side.
+
+    Server side: wrap an accepted socket, with ``ssl_options`` holding the certificate.
+    Client side: wrap an unconnected socket and call :meth:`connect` with a
+    ``server_hostname`` for SNI and verification. ``ssl_options`` is an
+    :class:`ssl.SSLContext` or a dict of Tornado's keys (``certfile``, ``keyfile``,
+    ``cert_reqs``, ``ca_certs``, ``ciphers``, ``ssl_version``); a client without it uses
+    the system's default verifying context. ``server_side`` defaults to whether the
+    socket is already connected. An ``ssl.SSLSocket`` created with
+    ``do_handshake_on_connect=False`` is accepted too: its context and side are taken
+    over and its descriptor is wrapped afresh.
+
+    Reads and writes may be issued before the handshake completes; they proceed after it.
+    """
+
+    def __init__(
+        self,
+        socket: socket_module.socket,
+        *args: Any,
+        ssl_options: ssl.SSLContext | Mapping[str, Any] | None = None,
+        server_side: bool | None = None,
+        server_hostname: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(socket, ssl.SSLSocket):
+            if ssl_options is None:
+                ssl_options = socket.context
+            if server_side is None:
+                server_side = socket.server_side
+            if server_hostname is None:
+                server_hostname = socket.server_hostname
+            socket = socket_module.socket(fileno=socket.detach())
+        if server_side is None:
+            server_side = _is_connected(socket)
+        self._server_side = server_side
+        self._server_hostname = server_hostname
+        self._ssl_context = _ssl_context(ssl_options, server_side=server_side)
+        self._handshake_future: asyncio.Future[SSLIOStream] | None = None
+        self._handshake_done = False
+        super().__init__(socket, *args, **kwargs)
+
+    async def _open_connected(self) -> None:
+        await self._open_tls(self._server_hostname)
+
+    async def _open_after_connect(self, server_hostname: str | None) -> None:
+        await self._open_tls(server_hostname or self._server_hostname)
+
+    async def _open_tls(self, server_hostname: str | None) -> None:
+        loop = self._get_loop()
+        sock = self._sock()
+        if self._server_side:
+            await loop.connect_accepted_socket(
+                self.connection_protocol, sock, ssl=self._ssl_context
+            )
+        else:
+            # An empty name leaves SNI out; the context then refuses it if it checks
+            # hostnames, which is the error the caller needs to see.
+            await loop.create_connection(
+                self.connection_protocol,
+                sock=sock,
+                ssl=self._ssl_context,
+                server_hostname=server_hostname or "",
+            )
+
+    async def _open_upgrade(self, plain: IOStream) -> None:
+        loop = self._get_loop()
+        task = plain._attach_task
+        if plain._transport is None and task is not None:
+            await task
+        transport = plain._transport
+        if not isinstance(transport, asyncio.Transport) or transport.is_closing():
+            raise StreamClosedError(real_error=plain.error)
+        plain._transport = plain._read_transport = None
+        protocol = self.connection_protocol()
+        tls_transport = await loop.start_tls(
+            transport,
+            protocol,
+            self._ssl_context,
+            server_side=self._server_side,
+            server_hostname=(self._server_hostname or "") if not self._server_side else None,
+        )
+        if tls_transport is None:
+            raise StreamClosedError(real_error=ConnectionError("TLS upgrade was interrupted"))
+        # start_tls does not call connection_made on the new protocol.
+        protocol.connection_made(tls_transport)
+
+    def _on_opened(self) -> None:
+        self._handshake_done = True
+        future = self._handshake_future
+        if future is not None and not future.done():
+            future.set_result(self)
+        super()._on_opened()
+
+    def _signal_closed(self) -> None:
+        future = self._handshake_future
+        super()._signal_closed()
+        if future is not None:
+            _fail(future, self.error)
+
+    def wait_for_handshake(self) -> asyncio.Future[SSLIOStream]:
+        """Return a future that resolves to this stream once the TLS handshake is done.
+
+        Use it to inspect the peer certificate before reading or writing.
+
+        Raises:
+            StreamBusyError: called a second time.
+        """
+        if self._handshake_future is not None:
+            raise StreamBusyError("Already waiting for the handshake")
+        future: asyncio.Future[SSLIOStream] = self._get_loop().create_future()
+        self._handshake_future = future
+        if self._handshake_done:
+            future.set_result(self)
+        elif self._closed:
+            _fail(future, self.error)
+        return future
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The TLS session (peer certificate, cipher, ALPN), once the handshake is done."""
+        obj = self.get_extra_info("ssl_object")
+        return obj if isinstance(obj, ssl.SSLObject) else None
+
+
+class PipeIOStream(BaseIOStream):
+    """A stream over a pipe (or other non-socket) file descriptor, Unix only.
+
+    The descriptor's access mode decides the directions: a read end supports reads, a
+    write end supports writes, a read-write descriptor both. The stream owns ``fd`` and
+    closes it when the stream closes. Other arguments are those of
+    :class:`BaseIOStream`.
+    """
+
+    def __init__(self, fd: int, *args: Any, **kwargs: Any) -> None:
+        if sys.platform == "win32":
+            raise OSError(errno.ENOSYS, "PipeIOStream is not available on Windows")
+        #: The descriptor this stream wraps.
+        self.fd = fd
+        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        super().__init__(*args, **kwargs)
+        self._readable = mode in (os.O_RDONLY, os.O_RDWR)
+        self._writable = mode in (os.O_WRONLY, os.O_RDWR)
+        self._rfile: io.FileIO | None = None
+        self._wfile: io.FileIO | None = None
+        if self._readable:
+            self._rfile = io.FileIO(fd, "rb", closefd=True)
+        if self._writable:
+            # With both directions each transport needs its own descriptor to close.
+            wfd = os.dup(fd) if self._readable else fd
+            self._wfile = io.FileIO(wfd, "wb", closefd=True)
+        if self._loop is None:
+            raise RuntimeError("PipeIOStream needs a running event loop")
+        self._begin(self._open_pipes())
+
+    def fileno(self) -> int:
+        """Return the wrapped file descriptor."""
+        return self.fd
+
+    async def _open_pipes(self) -> None:
+        loop = self._get_loop()
+        if self._rfile is not None:
+            await loop.connect_read_pipe(
+                lambda: self.connection_protocol(writes=False), self._rfile
+            )
+        if self._wfile is not None:
+            await loop.connect_write_pipe(
+                lambda: self.connection_protocol(reads=False), self._wfile
+            )
+
+    def _close_transports(self, abort: bool) -> None:
+        super()._close_transports(abort)
+        # A transport closes its file when it finishes; closing here as well covers a
+        # direction whose transport never came up. FileIO.close is idempotent.
+        if self._transport is None and self._wfile is not None:
+            self._wfile.close()
+        if self._read_transport is None and self._rfile is not None:
+            self._rfile.close()
