@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 from typhoon.errors import OptionsError
+from typhoon.plugins import PluginManager, Setting
 
 from typhoon_options import _logging, _settings
 from typhoon_options._parser import OptionParser
@@ -119,14 +120,20 @@ def define_logging_options(options: OptionParser | None = None) -> None:
     _logging.define_logging_options(_global_options if options is None else options)
 
 
-def define_settings(settings: Iterable[Any], parser: OptionParser | None = None) -> list[str]:
-    """Make every plugin ``Setting`` in ``settings`` an option of ``parser`` (global by default).
+def define_settings(
+    settings: Iterable[Setting] | None = None, parser: OptionParser | None = None
+) -> list[str]:
+    """Make every plugin :class:`~typhoon.plugins.Setting` an option of ``parser``.
 
-    Call it with ``plugin_manager.collect_settings()`` before parsing the command line
-    so that plugin settings are accepted as flags. Each option is named like the setting,
-    typed after it and grouped under the declaring plugin; names already defined are
-    left alone. Returns the names defined now.
+    Call it before parsing the command line so that plugin settings are accepted as
+    flags. ``settings`` defaults to what the installed plugins declare (those a
+    ``typhoon.plugins.PluginManager`` loads, honouring ``TYPHOON_PLUGINS``); ``parser``
+    defaults to the global :data:`options`. Each option is named and typed like its
+    setting and grouped under the declaring plugin; names already defined are left
+    alone. Returns the names defined now.
     """
+    if settings is None:
+        settings = PluginManager().collect_settings()
     return _settings.define_settings(settings, options if parser is None else parser)
 
 

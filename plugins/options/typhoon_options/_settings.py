@@ -9,13 +9,15 @@ unless the application set the key itself.
 
 from __future__ import annotations
 
-__all__ = ["SettingLike", "apply_settings", "define_settings", "flag_type"]
+__all__ = ["DEFAULT_GROUP", "apply_settings", "define_settings", "flag_type"]
 
 import collections.abc
 import types
 import typing
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
+
+from typhoon.plugins import Setting
 
 from typhoon_options._option import Source
 from typhoon_options._parser import OptionParser
@@ -37,21 +39,6 @@ _LIST_ORIGINS = (
 )
 
 
-class SettingLike(Protocol):
-    """What the bridge reads from a ``typhoon.plugins.Setting``."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def type(self) -> Any: ...
-    @property
-    def default(self) -> Any: ...
-    @property
-    def help(self) -> str: ...
-    @property
-    def plugin(self) -> str | None: ...
-
-
 def flag_type(annotation: Any) -> tuple[type[Any], bool]:
     """The option type and ``multiple`` flag that represent a setting's declared type.
 
@@ -69,12 +56,12 @@ def flag_type(annotation: Any) -> tuple[type[Any], bool]:
         return element, True
     if annotation in _LIST_ORIGINS:
         return str, True
-    if not isinstance(annotation, type) or annotation is object:
+    if not isinstance(annotation, type) or annotation in (object, Any):
         return str, False
     return annotation, False
 
 
-def define_settings(settings: Iterable[SettingLike], parser: OptionParser) -> list[str]:
+def define_settings(settings: Iterable[Setting], parser: OptionParser) -> list[str]:
     """Define an option for every setting that ``parser`` does not have yet.
 
     An option already defined under the same name (by the application, say) is kept as
@@ -115,7 +102,7 @@ def _is_default(value: Any, default: Any) -> bool:
 
 
 def apply_settings(
-    settings: Iterable[SettingLike], parser: OptionParser, target: dict[str, Any]
+    settings: Iterable[Setting], parser: OptionParser, target: dict[str, Any]
 ) -> dict[str, Any]:
     """Copy set option values of ``settings`` into ``target`` (an ``app.settings`` dict).
 
