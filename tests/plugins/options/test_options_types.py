@@ -77,7 +77,10 @@ def test_datetime_accepts_every_documented_layout(layout: str) -> None:
 
 
 def test_datetime_examples() -> None:
-    parse = lambda text: parse_text(text, datetime.datetime)  # noqa: E731
+    def parse(text: str) -> datetime.datetime:
+        result: datetime.datetime = parse_text(text, datetime.datetime)
+        return result
+
     assert parse("2024-01-31") == datetime.datetime(2024, 1, 31)
     assert parse("2024-01-31 13:45") == datetime.datetime(2024, 1, 31, 13, 45)
     assert parse("20240131 13:45:30") == _MOMENT
