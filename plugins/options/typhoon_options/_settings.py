@@ -19,7 +19,7 @@ from typing import Any
 
 from typhoon.plugins import Setting
 
-from typhoon_options._option import Source
+from typhoon_options._option import Option, Source
 from typhoon_options._parser import OptionParser
 from typhoon_options._types import ConversionError, coerce_value
 
@@ -83,13 +83,20 @@ def define_settings(settings: Iterable[Setting], parser: OptionParser) -> list[s
             coerce_value(default, option_type, multiple)
         except ConversionError:
             default = None
-        parser.define(
-            setting.name,
-            default=default,
-            type=option_type,
-            help=setting.help or None,
-            multiple=multiple,
-            group=setting.plugin or DEFAULT_GROUP,
+        group = setting.plugin or DEFAULT_GROUP
+        parser._add(
+            Option(
+                setting.name,
+                default=default,
+                type=option_type,
+                help=setting.help or None,
+                metavar=None,
+                multiple=multiple,
+                # Shown by a later clashing define(): "already defined in settings of ...".
+                file_name=f"settings of plugin {group!r}",
+                group_name=group,
+                callback=None,
+            )
         )
         defined.append(setting.name)
     if defined:

@@ -11,6 +11,7 @@ import pytest
 import typhoon_options
 import typhoon_options.plugin
 from typhoon import hookimpl
+from typhoon.errors import OptionsError
 from typhoon.plugins import PluginManager, Setting
 from typhoon_options import OptionParser, define_settings
 from typhoon_options._settings import apply_settings, flag_type
@@ -100,6 +101,14 @@ def test_define_settings_makes_typed_grouped_options(parser: OptionParser) -> No
     parser.parse_command_line(["prog", "--workers=8", "--hosts=x,y", "--secret=s"])
     assert parser.as_dict()["secret"] == "s"
     assert (parser.workers, parser.hosts) == (8, ["x", "y"])
+
+
+def test_a_later_define_names_the_declaring_plugin(parser: OptionParser) -> None:
+    define_settings([Setting("workers", int, 4, plugin="pool")], parser)
+    with pytest.raises(
+        OptionsError, match=r"Option 'workers' already defined in settings of plugin 'pool'"
+    ):
+        parser.define("workers", default=1)
 
 
 def test_define_settings_keeps_existing_options(parser: OptionParser) -> None:
