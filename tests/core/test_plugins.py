@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import sys
-import textwrap
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,11 +13,10 @@ from typing import Any
 import pluggy
 import pytest
 import typhoon
+from _fake_dists import Site
 from typhoon.errors import ConfigurationError, HTTPError, PluginError, PluginWarning
 from typhoon.hookspecs import hookspec
-from typhoon.plugins import ENTRY_POINT_GROUP, PluginInfo, PluginManager, Setting
-
-_counter = itertools.count()
+from typhoon.plugins import PluginInfo, PluginManager, Setting
 
 
 class App:
@@ -45,28 +42,6 @@ def named(name: str, **hooks: Callable[..., Any]) -> types.SimpleNamespace:
 
 def impl(function: Callable[..., Any], **opts: Any) -> Callable[..., Any]:
     return typhoon.hookimpl(**opts)(function) if opts else typhoon.hookimpl(function)
-
-
-# --- installed distributions for discovery tests -----------------------------------------
-
-
-class Site:
-    """A directory on sys.path holding fake installed distributions with entry points."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.modules: list[str] = []
-
-    def add(self, dist: str, entry_point: str, source: str, version: str = "1.0") -> str:
-        """Install distribution ``dist`` whose ``typhoon`` entry point loads ``source``."""
-        module = f"typhoon_fake_{next(_counter)}"
-        (self.root / f"{module}.py").write_text(textwrap.dedent(source))
-        info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry_point} = {module}\n")
-        self.modules.append(module)
-        return module
 
 
 @pytest.fixture
