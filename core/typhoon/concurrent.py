@@ -1,6 +1,6 @@
 """Future helpers: the bridge between asyncio futures, executor futures and awaitables.
 
-Layer 1 (event loop). Imports only :mod:`typhoon.errors` and the standard library, so
+Layer 1 (event loop). Imports only ``errors``, ``log`` and the standard library, so
 every other event-loop module (``ioloop``, ``gen``, ``locks``, ``queues``) can build on it.
 
 ``Future`` is :class:`asyncio.Future`. The helpers here keep Tornado's names and add

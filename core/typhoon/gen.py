@@ -1,6 +1,6 @@
 """Coroutine helpers: legacy generator coroutines, parallel waits, sleeps and timeouts.
 
-Layer 1 (event loop). Imports ``concurrent``, ``ioloop``, ``errors`` and ``log``.
+Layer 1 (event loop). Imports ``concurrent``, ``ioloop``, ``_waiters``, ``errors`` and ``log``.
 
 Native ``async def`` coroutines are the way to write typhoon code; everything here
 also works with them. :func:`coroutine` keeps generator-based code from older

@@ -1,6 +1,6 @@
 """The IOLoop: Tornado's event-loop interface as a facade over an asyncio loop.
 
-Layer 1 (event loop). Imports ``concurrent``, ``errors`` and the standard library.
+Layer 1 (event loop). Imports ``concurrent``, ``errors``, ``log`` and the standard library.
 
 There is exactly one :class:`IOLoop` per asyncio loop. ``IOLoop.current()`` finds (or
 creates) the one for the running loop, so code written against Tornado's interface and
@@ -109,7 +109,6 @@ class IOLoop:
             raise RuntimeError(f"IOLoop already exists for {loop!r}")
         #: The asyncio loop behind this IOLoop.
         self.asyncio_loop: asyncio.AbstractEventLoop = loop
-        self._owns_loop = owned
         self._closing = False
         self._handlers: dict[int, tuple[_FileLike, Callable[..., object]]] = {}
         self._readers: set[int] = set()

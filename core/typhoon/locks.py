@@ -1,6 +1,6 @@
 """Coroutine synchronisation primitives: Condition, Event, Semaphore, BoundedSemaphore, Lock.
 
-Layer 1 (event loop). Imports ``ioloop``, ``_waiters``, ``errors``.
+Layer 1 (event loop). Imports ``concurrent``, ``ioloop``, ``_waiters`` and ``errors``.
 
 Like the ``threading`` classes of the same names, but for coroutines on one loop
 (they are not thread-safe). Every wait takes ``timeout``: a deadline on

@@ -1,6 +1,6 @@
 """Producer/consumer queues for coroutines: Queue (FIFO), PriorityQueue, LifoQueue.
 
-Layer 1 (event loop). Imports ``locks``, ``ioloop``, ``_waiters``, ``errors``.
+Layer 1 (event loop). Imports ``concurrent``, ``locks``, ``ioloop``, ``_waiters`` and ``errors``.
 
 ``put`` waits while a bounded queue is full, ``get`` waits while it is empty, both
 with an optional ``timeout`` (a deadline on ``IOLoop.time()`` or a timedelta from
