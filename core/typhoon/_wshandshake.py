@@ -49,9 +49,9 @@ from .errors import ConfigurationError, WebSocketHandshakeError, WebSocketOutput
 #: RFC 6455 section 1.3: appended to the key before hashing.
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-#: Header collections the helpers accept: a mapping (values of repeated headers joined
-#: with commas, like ``HTTPHeaders``), or ``(name, value)`` pairs. An object with a
-#: ``get_all()`` method yielding pairs is read through it.
+#: Header collections the helpers accept: ``(name, value)`` pairs, or a mapping whose
+#: values of repeated headers are joined with commas (as ``HTTPHeaders`` does). Names
+#: are matched case-insensitively.
 HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -76,14 +76,7 @@ def generate_key() -> str:
 
 def _header_values(headers: HeadersLike, name: str) -> list[str]:
     wanted = name.lower()
-    get_all = getattr(headers, "get_all", None)
-    items: Iterable[Any]
-    if callable(get_all):
-        items = get_all()
-    elif isinstance(headers, Mapping):
-        items = headers.items()
-    else:
-        items = headers
+    items: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
     return [str(value).strip() for key, value in items if str(key).lower() == wanted]
 
 

@@ -92,17 +92,13 @@ def test_headers_as_a_mapping_with_any_case() -> None:
     assert validate_client_handshake("GET", "HTTP/1.1", mapping).key == RFC_KEY
 
 
-def test_headers_object_with_get_all() -> None:
-    class MultiHeaders:
-        def __init__(self, pairs: list[tuple[str, str]]) -> None:
-            self.pairs = pairs
-
-        def get_all(self) -> list[tuple[str, str]]:
-            return self.pairs
-
-    pairs = [*request_headers(), ("Sec-WebSocket-Protocol", "a"), ("Sec-WebSocket-Protocol", "b")]
-    request = validate_client_handshake("GET", "HTTP/1.1", MultiHeaders(pairs))  # type: ignore[arg-type]
-    assert request.subprotocols == ("a", "b")
+def test_headers_mapping_with_joined_repeated_values() -> None:
+    mapping = dict(request_headers())
+    mapping["Sec-WebSocket-Protocol"] = "a,b"
+    assert validate_client_handshake("GET", "HTTP/1.1", mapping).subprotocols == ("a", "b")
+    # Two keys joined into one value are refused like two headers.
+    mapping["Sec-WebSocket-Key"] = f"{RFC_KEY},{RFC_KEY}"
+    assert refused(list(mapping.items())).status_code == 400
 
 
 @pytest.mark.parametrize("method", ["POST", "HEAD", "PUT", "get"])
