@@ -36,6 +36,10 @@ error, 1007 invalid data, 1009 too big). Before raising, the codec queues a Clos
 frame with that code in :meth:`WebSocketCodec.data_to_send` and moves to
 :attr:`ConnectionState.CLOSED`, so the caller writes it and closes the transport
 (section 7.1.7, "Fail the WebSocket Connection").
+
+Closing: once :attr:`WebSocketCodec.state` is :attr:`ConnectionState.CLOSED` and
+:meth:`WebSocketCodec.data_to_send` has been written, a server closes the TCP
+connection; a client waits a little for the server to do so first (section 7.1.1).
 """
 
 from __future__ import annotations
