@@ -206,10 +206,10 @@ class BaseIOStream:
         except RuntimeError:
             loop = None
         self._loop = loop
-        self.max_buffer_size: int = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
-        self.read_chunk_size: int = min(
-            read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size
-        )
+        self._max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
+        self._read_chunk_size = read_chunk_size or _DEFAULT_READ_CHUNK_SIZE
+        # Unread bytes at which _buffer_high runs: the lower of the two limits.
+        self._read_mark = min(self._read_chunk_size, self._max_buffer_size)
         self.max_write_buffer_size: int | None = max_write_buffer_size
         #: The exception that closed the stream, if any (``None`` for a clean close).
         self.error: BaseException | None = None
@@ -229,6 +229,9 @@ class BaseIOStream:
         self._connect_future: asyncio.Future[Any] | None = None
         self._bytes_read = 0
         self._bytes_written = 0
+        self._open_transports = 0
+        self._close_abort = False
+        self._transports_gone: asyncio.Future[None] | None = None
         # The pending read: its future, kind and parameters.
         self._read_future: asyncio.Future[Any] | None = None
         self._read_kind = 0
@@ -239,6 +242,26 @@ class BaseIOStream:
         self._read_view: memoryview | None = None
         self._read_partial = False
         self._scan_from = 0
+
+    @property
+    def max_buffer_size(self) -> int:
+        """The most bytes a single read may need to hold."""
+        return self._max_buffer_size
+
+    @max_buffer_size.setter
+    def max_buffer_size(self, value: int) -> None:
+        self._max_buffer_size = value
+        self._read_mark = min(self._read_chunk_size, value)
+
+    @property
+    def read_chunk_size(self) -> int:
+        """Unread bytes that may wait, with no read pending, before reading pauses."""
+        return self._read_mark
+
+    @read_chunk_size.setter
+    def read_chunk_size(self, value: int) -> None:
+        self._read_chunk_size = value
+        self._read_mark = min(value, self._max_buffer_size)
 
     # --- the transport side --------------------------------------------------------
 
@@ -265,12 +288,17 @@ class BaseIOStream:
         try:
             await opener
         except asyncio.CancelledError:
+            # Closed while connecting: release what no transport took over.
+            self._close_unopened()
             raise
         except Exception as exc:
             # Connection refused, TLS handshake failure, ...: the stream closes with it
             # as its error, and the connect or handshake future reports it.
             self._attach_task = None
-            self.close(exc_info=exc)
+            if self._closed:
+                self._close_unopened()
+            else:
+                self.close(exc_info=exc)
             return
         self._attach_task = None
         if self._handoff or self._closed:
@@ -292,8 +320,23 @@ class BaseIOStream:
             transport.pause_reading()
             self._transport = self._read_transport = transport
             return
+        self._open_transports += 1
         if self._closed:
-            transport.close()
+            # Closed while this transport was coming up: data written before the close
+            # still goes out, unless the close was an abort.
+            if writes and not self._close_abort:
+                assert isinstance(transport, asyncio.WriteTransport)
+                pending = self._pending_writes
+                self._pending_writes = None
+                if pending is not None:
+                    for chunk in pending.drain():
+                        transport.write(chunk)
+                transport.close()
+            elif writes:
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.abort()
+            else:
+                transport.close()
             return
         if reads:
             assert isinstance(transport, asyncio.ReadTransport)
@@ -342,7 +385,7 @@ class BaseIOStream:
         buf.append(data)
         if future is not None:
             self._satisfy()
-        if buf.size >= self.read_chunk_size:
+        if buf.size >= self._read_mark:
             self._buffer_high()
 
     def _on_eof(self) -> None:
@@ -351,6 +394,11 @@ class BaseIOStream:
         self.close()
 
     def _on_lost(self, exc: BaseException | None) -> None:
+        self._open_transports -= 1
+        if self._open_transports <= 0:
+            gone = self._transports_gone
+            if gone is not None and not gone.done():
+                gone.set_result(None)
         if self._closed:
             return
         if exc is not None and self.error is None:
@@ -375,7 +423,7 @@ class BaseIOStream:
             return
         if self._read_future is not None:
             size = self._read_buffer.size
-            limit = self.max_buffer_size
+            limit = self._max_buffer_size
             if size > limit or (size == limit and self._read_kind != _CLOSE):
                 self._buffer_full()
         elif not self._read_paused and self._read_transport is not None:
@@ -739,10 +787,7 @@ class BaseIOStream:
         self._signal_closed()
 
     def _close_transports(self, abort: bool) -> None:
-        task = self._attach_task
-        if task is not None:
-            self._attach_task = None
-            task.cancel()
+        self._close_abort = abort
         transport = self._transport
         read_transport = self._read_transport
         if transport is not None:
@@ -753,8 +798,20 @@ class BaseIOStream:
         if read_transport is not None and read_transport is not _as_base(transport):
             # A read-only transport has nothing to flush: closing it is immediate.
             read_transport.close()
-        if transport is None and read_transport is None:
+        task = self._attach_task
+        if task is not None:
+            # Still opening. A connection being established is abandoned; an existing one
+            # (accepted socket, pipe) finishes opening and _connection_made closes it,
+            # after sending what was written.
+            if self._abandon_opening():
+                self._attach_task = None
+                task.cancel()
+        elif transport is None and read_transport is None:
             self._close_unopened()
+
+    def _abandon_opening(self) -> bool:
+        """Whether a close during opening cancels it (True while connecting)."""
+        return False
 
     def _close_unopened(self) -> None:
         """Hook for subclasses: release the socket or descriptor no transport owns yet."""
@@ -773,8 +830,6 @@ class BaseIOStream:
         waiters = self._write_waiters
         while waiters:
             _fail(waiters.popleft(), self.error)
-        if self._pending_writes is not None:
-            self._pending_writes = None
         connect = self._connect_future
         if connect is not None:
             self._connect_future = None
@@ -785,6 +840,26 @@ class BaseIOStream:
     def closed(self) -> bool:
         """Return whether the stream is closed."""
         return self._closed
+
+    async def aclose(self) -> None:
+        """Close the stream and wait until its transports have let go of the connection.
+
+        :meth:`close` returns at once while the transport still flushes written data
+        (and, for TLS, exchanges close_notify); ``aclose`` returns once that is over and
+        the socket or descriptor is closed.
+        """
+        self.close()
+        task = self._attach_task
+        if task is not None and not self._handoff:
+            await asyncio.wait([task])
+        if self._open_transports > 0 and not self._handoff:
+            gone = self._transports_gone
+            if gone is None:
+                gone = self._transports_gone = self._get_loop().create_future()
+            await gone
+        else:
+            # Let transports that closed just now run their final callbacks.
+            await asyncio.sleep(0)
 
     # --- options and introspection ---------------------------------------------------
 
@@ -906,9 +981,15 @@ class IOStream(BaseIOStream):
             raise StreamBusyError("connect() was already called on this stream")
         future: asyncio.Future[IOStream] = self._get_loop().create_future()
         self._connect_future = future
+        future.add_done_callback(self._close_if_cancelled)
         self._connecting = True
         self._begin(self._connect(address, server_hostname))
         return future
+
+    def _close_if_cancelled(self, future: asyncio.Future[Any]) -> None:
+        # Whoever waited for the connection gave up (a timeout): nobody will use it.
+        if future.cancelled():
+            self.close()
 
     async def _connect(self, address: Any, server_hostname: str | None) -> None:
         await self._get_loop().sock_connect(self._sock(), address)
@@ -918,8 +999,11 @@ class IOStream(BaseIOStream):
         self._connecting = False
         super()._on_opened()
 
+    def _abandon_opening(self) -> bool:
+        return self._connecting
+
     def _close_unopened(self) -> None:
-        if self.socket is not None:
+        if self.socket is not None and self._transport is None:
             self.socket.close()
 
     def _transport_ready(self, transport: asyncio.BaseTransport) -> None:
@@ -991,6 +1075,7 @@ class IOStream(BaseIOStream):
             ssl_stream._nodelay = self._nodelay
         future: asyncio.Future[SSLIOStream] = ssl_stream._get_loop().create_future()
         ssl_stream._connect_future = future
+        future.add_done_callback(ssl_stream._close_if_cancelled)
         ssl_stream._begin(ssl_stream._open_upgrade(self))
         # Detach quietly: no close callback, no error; the socket now belongs to the TLS
         # stream.
@@ -1171,10 +1256,8 @@ class PipeIOStream(BaseIOStream):
                 lambda: self.connection_protocol(reads=False), self._wfile
             )
 
-    def _close_transports(self, abort: bool) -> None:
-        super()._close_transports(abort)
-        # A transport closes its file when it finishes; closing here as well covers a
-        # direction whose transport never came up. FileIO.close is idempotent.
+    def _close_unopened(self) -> None:
+        # Files whose transport came up belong to it; close the others.
         if self._transport is None and self._wfile is not None:
             self._wfile.close()
         if self._read_transport is None and self._rfile is not None:
