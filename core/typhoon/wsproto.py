@@ -563,7 +563,7 @@ class WebSocketCodec:
         elif pos == 0 and end == len(buf) and isinstance(buf, bytes):
             chunk = buf
         else:
-            chunk = bytes(buf[pos:end])
+            chunk = bytes(memoryview(buf)[pos:end])
         self._pos = end
         self._offset += count
         self._remaining -= count

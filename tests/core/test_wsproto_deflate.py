@@ -178,6 +178,18 @@ def test_strict_inflate_detects_a_window_violation() -> None:
         strict_inflate(zlib.decompressobj(-9), payload[:-4])
 
 
+def test_compression_level_and_memory_level_reach_zlib() -> None:
+    text = " ".join(str(i * 7919 % 1000) for i in range(3000))
+    sizes = {}
+    for level, mem_level in ((0, 8), (1, 1), (9, 9)):
+        _, server = connect(
+            DeflateOptions(), DeflateOptions(compression_level=level, mem_level=mem_level)
+        )
+        sizes[level] = len(parse_frames(server.send_message(text))[0][2])
+    # Level 0 stores (slightly larger than the input); 9 with more memory beats 1 with less.
+    assert sizes[0] > len(text) > sizes[1] > sizes[9]
+
+
 @pytest.mark.parametrize("bits", [8, 9, 10, 12, 15])
 def test_sent_data_respects_the_peer_window(bits: int) -> None:
     # An inflater with exactly the negotiated window must decode everything: a
