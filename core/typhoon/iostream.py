@@ -41,6 +41,7 @@ import os
 import re
 import socket as socket_module
 import ssl
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -821,7 +822,11 @@ class BaseIOStream:
         self._read_paused = False
         future = self._read_future
         if future is not None:
-            if self._read_kind == _CLOSE and not future.done():
+            if (
+                self._read_kind == _CLOSE
+                and not future.done()
+                and not isinstance(self.error, StreamBufferFullError)
+            ):
                 self._clear_read()
                 future.set_result(self._read_buffer.take_all())
             else:
@@ -946,7 +951,7 @@ class IOStream(BaseIOStream):
         if not self._handoff and _is_connected(socket):
             if self._loop is None:
                 raise RuntimeError("IOStream of a connected socket needs a running event loop")
-            self._begin(self._open_connected())
+            self._begin(self._open_connected(socket))
 
     def fileno(self) -> int:
         """Return the socket's file descriptor (-1 once it is handed on or closed)."""
@@ -958,13 +963,18 @@ class IOStream(BaseIOStream):
             raise StreamClosedError(real_error=self.error)
         return sock
 
-    async def _open_connected(self) -> None:
-        loop = self._get_loop()
-        await loop.connect_accepted_socket(self.connection_protocol, self._sock())
+    # The opening coroutines take the socket as an argument: they start running only on
+    # the next loop turn, when ``self.socket`` may already be handed on (start_tls).
 
-    async def _open_after_connect(self, server_hostname: str | None) -> None:
+    async def _open_connected(self, sock: socket_module.socket) -> None:
         loop = self._get_loop()
-        await loop.connect_accepted_socket(self.connection_protocol, self._sock())
+        await loop.connect_accepted_socket(self.connection_protocol, sock)
+
+    async def _open_after_connect(
+        self, sock: socket_module.socket, server_hostname: str | None
+    ) -> None:
+        loop = self._get_loop()
+        await loop.connect_accepted_socket(self.connection_protocol, sock)
 
     def connect(self, address: Any, server_hostname: str | None = None) -> asyncio.Future[IOStream]:
         """Connect the socket to ``address``; the future resolves to this stream.
@@ -983,7 +993,7 @@ class IOStream(BaseIOStream):
         self._connect_future = future
         future.add_done_callback(self._close_if_cancelled)
         self._connecting = True
-        self._begin(self._connect(address, server_hostname))
+        self._begin(self._connect(self._sock(), address, server_hostname))
         return future
 
     def _close_if_cancelled(self, future: asyncio.Future[Any]) -> None:
@@ -991,9 +1001,11 @@ class IOStream(BaseIOStream):
         if future.cancelled():
             self.close()
 
-    async def _connect(self, address: Any, server_hostname: str | None) -> None:
-        await self._get_loop().sock_connect(self._sock(), address)
-        await self._open_after_connect(server_hostname)
+    async def _connect(
+        self, sock: socket_module.socket, address: Any, server_hostname: str | None
+    ) -> None:
+        await self._get_loop().sock_connect(sock, address)
+        await self._open_after_connect(sock, server_hostname)
 
     def _on_opened(self) -> None:
         self._connecting = False
@@ -1128,15 +1140,16 @@ class SSLIOStream(IOStream):
         self._handshake_done = False
         super().__init__(socket, *args, **kwargs)
 
-    async def _open_connected(self) -> None:
-        await self._open_tls(self._server_hostname)
+    async def _open_connected(self, sock: socket_module.socket) -> None:
+        await self._open_tls(sock, self._server_hostname)
 
-    async def _open_after_connect(self, server_hostname: str | None) -> None:
-        await self._open_tls(server_hostname or self._server_hostname)
+    async def _open_after_connect(
+        self, sock: socket_module.socket, server_hostname: str | None
+    ) -> None:
+        await self._open_tls(sock, server_hostname or self._server_hostname)
 
-    async def _open_tls(self, server_hostname: str | None) -> None:
+    async def _open_tls(self, sock: socket_module.socket, server_hostname: str | None) -> None:
         loop = self._get_loop()
-        sock = self._sock()
         if self._server_side:
             await loop.connect_accepted_socket(
                 self.connection_protocol, sock, ssl=self._ssl_context
@@ -1215,9 +1228,10 @@ class PipeIOStream(BaseIOStream):
     """A stream over a pipe (or other non-socket) file descriptor, Unix only.
 
     The descriptor's access mode decides the directions: a read end supports reads, a
-    write end supports writes, a read-write descriptor both. The stream owns ``fd`` and
-    closes it when the stream closes. Other arguments are those of
-    :class:`BaseIOStream`.
+    write end supports writes, a read-write descriptor (a pty, or a socket such as one
+    end of ``socketpair``) both; using the missing direction closes the stream with an
+    ``EBADF`` error. The stream owns ``fd`` and closes it when the stream closes. Other
+    arguments are those of :class:`BaseIOStream`.
     """
 
     def __init__(self, fd: int, *args: Any, **kwargs: Any) -> None:
@@ -1225,39 +1239,47 @@ class PipeIOStream(BaseIOStream):
             raise OSError(errno.ENOSYS, "PipeIOStream is not available on Windows")
         #: The descriptor this stream wraps.
         self.fd = fd
-        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
         super().__init__(*args, **kwargs)
+        if self._loop is None:
+            raise RuntimeError("PipeIOStream needs a running event loop")
+        mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
         self._readable = mode in (os.O_RDONLY, os.O_RDWR)
         self._writable = mode in (os.O_WRONLY, os.O_RDWR)
         self._rfile: io.FileIO | None = None
         self._wfile: io.FileIO | None = None
+        self._socket: socket_module.socket | None = None
+        if stat.S_ISSOCK(os.fstat(fd).st_mode):
+            # A pipe transport would take a socket's incoming data for a hang-up: a
+            # socket gets the socket transport, one for both directions.
+            self._socket = socket_module.socket(fileno=fd)
+            self._begin(self._open_socket(self._socket))
+            return
         if self._readable:
             self._rfile = io.FileIO(fd, "rb", closefd=True)
         if self._writable:
             # With both directions each transport needs its own descriptor to close.
             wfd = os.dup(fd) if self._readable else fd
             self._wfile = io.FileIO(wfd, "wb", closefd=True)
-        if self._loop is None:
-            raise RuntimeError("PipeIOStream needs a running event loop")
-        self._begin(self._open_pipes())
+        self._begin(self._open_pipes(self._rfile, self._wfile))
 
     def fileno(self) -> int:
         """Return the wrapped file descriptor."""
         return self.fd
 
-    async def _open_pipes(self) -> None:
+    async def _open_socket(self, sock: socket_module.socket) -> None:
+        await self._get_loop().connect_accepted_socket(self.connection_protocol, sock)
+
+    async def _open_pipes(self, rfile: io.FileIO | None, wfile: io.FileIO | None) -> None:
         loop = self._get_loop()
-        if self._rfile is not None:
-            await loop.connect_read_pipe(
-                lambda: self.connection_protocol(writes=False), self._rfile
-            )
-        if self._wfile is not None:
-            await loop.connect_write_pipe(
-                lambda: self.connection_protocol(reads=False), self._wfile
-            )
+        if rfile is not None:
+            await loop.connect_read_pipe(lambda: self.connection_protocol(writes=False), rfile)
+        if wfile is not None:
+            await loop.connect_write_pipe(lambda: self.connection_protocol(reads=False), wfile)
 
     def _close_unopened(self) -> None:
         # Files whose transport came up belong to it; close the others.
+        if self._socket is not None and self._transport is None:
+            self._socket.close()
         if self._transport is None and self._wfile is not None:
             self._wfile.close()
         if self._read_transport is None and self._rfile is not None:
