@@ -30,7 +30,12 @@ from types import ModuleType
 from typing import Any, TextIO
 
 import typhoon
-from typhoon.errors import ConfigurationError, MissingDependencyError, TyphoonError
+from typhoon.errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    PluginError,
+    TyphoonError,
+)
 from typhoon.log import enable_pretty_logging
 from typhoon.plugins import PluginManager
 
@@ -153,6 +158,10 @@ def _setup_plugins(parser: argparse.ArgumentParser) -> None:
 
 def _plugins_command(plugin_manager: PluginManager) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        try:
+            plugin_manager.check_pending()
+        except PluginError as exc:
+            print(f"{_PROG}: warning: {exc}", file=sys.stderr)
         infos = plugin_manager.list_plugins()
         if args.json:
             json.dump([info.as_dict() for info in infos], sys.stdout, indent=2)
@@ -302,6 +311,9 @@ def _run_command(args: argparse.Namespace) -> int:
             f"{args.app} is a {type(app).__name__} object without a "
             "listen(port, address=...) method"
         )
+    plugin_manager = getattr(app, "plugin_manager", None)
+    if isinstance(plugin_manager, PluginManager):
+        plugin_manager.check_pending()  # a misspelled hook fails here, before serving
     enable_pretty_logging()
     where = _url(args.host, args.port)
     if workers is None:

@@ -216,6 +216,8 @@ class PluginManager(pluggy.PluginManager):
                     _logger.debug("plugin %r skipped by the environment", name)
                 continue
             label = _distribution_label(entry_point.dist)
+            if _same_distribution(self._distributions.get(name), entry_point.dist):
+                continue  # loaded by an earlier call
             if self.get_plugin(name) is not None:
                 warnings.warn(
                     f"typhoon plugin {name!r} from {label} is skipped: another plugin "
@@ -654,6 +656,16 @@ def _distribution_label(dist: importlib.metadata.Distribution | None) -> str:
     if dist is None:
         return "an unknown distribution"
     return f"distribution {dist.metadata['Name']!r} {dist.version}"
+
+
+def _same_distribution(
+    first: importlib.metadata.Distribution | None,
+    second: importlib.metadata.Distribution | None,
+) -> bool:
+    """Whether both are the same installed distribution (by name and version)."""
+    if first is None or second is None:
+        return False
+    return (first.metadata["Name"], first.version) == (second.metadata["Name"], second.version)
 
 
 def _distribution_of(plugin: object) -> importlib.metadata.Distribution | None:

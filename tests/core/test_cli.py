@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,27 @@ def test_broken_plugin_is_one_warning_line_and_the_rest_still_works(
     assert line.startswith("typhoon: warning: typhoon plugin 'broken' from distribution ")
     assert "'typhoon-broken' 0.9 failed to import" in line
     assert "No module named 'not_installed_anywhere'" in line
+
+
+def test_plugins_warns_about_a_misspelled_hook(
+    site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = """
+        import typhoon
+
+        @typhoon.hookimpl
+        def configur(app):
+            pass
+    """
+    site.add("typhoon-typo", "typo", source)
+    monkeypatch.setenv("TYPHOON_PLUGINS", "typo")
+    assert main(["plugins"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1].split() == ["typo", "1.0", "typhoon-typo", "configur"]
+    assert captured.err == (
+        "typhoon: warning: plugin 'typo' implements unknown hook 'configur'; "
+        "did you mean 'configure'?\n"
+    )
 
 
 # --- plugin commands -------------------------------------------------------------------------
@@ -230,6 +252,40 @@ def test_run_refuses_an_object_without_listen(
     assert capsys.readouterr().err == (
         "typhoon: error: cliapp_nolisten:app is a object object without a "
         "listen(port, address=...) method\n"
+    )
+
+
+def test_run_fails_before_serving_when_a_plugin_misspells_a_hook(
+    app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = """
+        from types import SimpleNamespace
+
+        import typhoon
+        from typhoon.plugins import PluginManager
+
+
+        @typhoon.hookimpl
+        def startpu(app):
+            raise AssertionError("never called")
+
+
+        class App:
+            settings = {}
+            plugin_manager = PluginManager(
+                [SimpleNamespace(__name__="typo", startpu=startpu)], load_entrypoints=False
+            )
+
+            def listen(self, port, address=""):
+                raise AssertionError("must not listen")
+
+
+        app = App()
+    """
+    (app_dir / "cliapp_typo.py").write_text(textwrap.dedent(source))
+    assert main(["run", "cliapp_typo:app"]) == 1
+    assert capsys.readouterr().err == (
+        "typhoon: error: plugin 'typo' implements unknown hook 'startpu'; did you mean 'startup'?\n"
     )
 
 
@@ -379,6 +435,7 @@ SERVED_APP = """
 import asyncio
 import socket
 import sys
+import textwrap
 
 from typhoon import hookimpl
 from typhoon.plugins import PluginManager

@@ -168,6 +168,13 @@ def test_duplicate_entry_point_name_warns(site: Site) -> None:
     assert [info.name for info in pm.list_plugins()] == ["same"]
 
 
+def test_loading_entry_points_again_is_harmless(site: Site) -> None:
+    site.add("typhoon-greeter", "greeter", GOOD_PLUGIN)
+    pm = PluginManager(environ={"TYPHOON_PLUGINS": "greeter"})
+    assert pm.load_entrypoints() == []
+    assert [info.name for info in pm.list_plugins()] == ["greeter"]
+
+
 # --- explicit registration -----------------------------------------------------------------
 
 
