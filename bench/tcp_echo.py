@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 ECHO_IMPLS = ("typhoon", "tornado", "asyncio")
@@ -167,11 +168,16 @@ class Server:
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
 
-    def cpu_seconds(self) -> float:
+    def cpu_times(self) -> tuple[float, float]:
+        """Return the server's (user, system) CPU seconds so far."""
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         # Fields 14 and 15 (utime, stime) are at index 11 and 12 after the command name.
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+    def cpu_seconds(self) -> float:
+        """Return the server's user + system CPU seconds so far."""
+        return sum(self.cpu_times())
 
     def memory_kib(self, key: str) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -185,7 +191,31 @@ class Server:
         self.proc.wait(10)
 
 
-def _echo_load(port: int, conns: int, duration: float, server: Server) -> tuple[float, float]:
+@dataclass(frozen=True)
+class EchoResult:
+    """One echo round: round trips per second and server CPU per round trip."""
+
+    rps: float
+    user_us: float
+    system_us: float
+    busy: float
+
+    @property
+    def cpu_us(self) -> float:
+        return self.user_us + self.system_us
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """One bulk round: throughput, server CPU, and server memory before and at peak."""
+
+    mib_s: float
+    cpu_s: float
+    rss_before_kib: int
+    peak_kib: int
+
+
+def _echo_load(port: int, conns: int, duration: float, server: Server) -> EchoResult:
     """Drive ``conns`` request/response connections with a bare epoll loop.
 
     Plain sockets and epoll keep the client's own cost per round trip well below any
@@ -203,7 +233,8 @@ def _echo_load(port: int, conns: int, duration: float, server: Server) -> tuple[
     pending = dict.fromkeys(sockets, 0)
     size = len(LINE)
     time.sleep(0.2)
-    cpu_before = server.cpu_seconds()
+    user_before, system_before = server.cpu_times()
+    cpu_before = user_before + system_before
     client_before = time.process_time()
     started = time.perf_counter()
     stop_at = started + duration
@@ -231,17 +262,21 @@ def _echo_load(port: int, conns: int, duration: float, server: Server) -> tuple[
             stopping = True
             measured = count
             elapsed = time.perf_counter() - started
-    cpu = server.cpu_seconds() - cpu_before
+    user_after, system_after = server.cpu_times()
+    wall = time.perf_counter() - started
+    cpu = user_after + system_after - cpu_before
     client_cpu = time.process_time() - client_before
     if os.environ.get("BENCH_VERBOSE"):
-        print(
-            f"    server busy {cpu / elapsed:.0%}, client busy {client_cpu / elapsed:.0%}",
-            file=sys.stderr,
-        )
+        print(f"    client busy {client_cpu / wall:.0%}", file=sys.stderr)
     poller.close()
     for sock in sockets.values():
         sock.close()
-    return measured / elapsed, cpu / count * 1e6
+    return EchoResult(
+        rps=measured / elapsed,
+        user_us=(user_after - user_before) / count * 1e6,
+        system_us=(system_after - system_before) / count * 1e6,
+        busy=cpu / wall,
+    )
 
 
 def _bulk_load(port: int, total: int) -> float:
@@ -276,8 +311,8 @@ def main() -> None:
         return
     os.sched_setaffinity(0, {args.client_core})
     impls = args.impls.split(",")
-    echo: dict[str, list[tuple[float, float]]] = {impl: [] for impl in impls}
-    bulk: dict[str, list[tuple[float, int, int]]] = {impl: [] for impl in impls}
+    echo: dict[str, list[EchoResult]] = {impl: [] for impl in impls}
+    bulk: dict[str, list[BulkResult]] = {impl: [] for impl in impls}
     total = args.bulk_mib << 20
     for round_no in range(args.rounds):
         order = impls[round_no % len(impls) :] + impls[: round_no % len(impls)]
@@ -285,55 +320,89 @@ def main() -> None:
             if "echo" not in args.skip:
                 server = Server(impl, "echo", args.server_core)
                 try:
-                    rps, cpu_us = _echo_load(server.port, args.conns, args.duration, server)
+                    result = _echo_load(server.port, args.conns, args.duration, server)
                 finally:
                     server.close()
-                echo[impl].append((rps, cpu_us))
-                print(f"round {round_no} echo {impl:8} {rps:10.0f} rt/s {cpu_us:7.2f} us/rt")
+                echo[impl].append(result)
+                print(
+                    f"round {round_no} echo {impl:8} {result.rps:8.0f} rt/s "
+                    f"{result.cpu_us:6.1f} us/rt (user {result.user_us:5.1f}, "
+                    f"system {result.system_us:5.1f}), server busy {result.busy:.0%}",
+                    flush=True,
+                )
             if "bulk" not in args.skip:
                 server = Server(impl, "bulk", args.server_core, total)
                 try:
                     rss_before = server.memory_kib("VmRSS")
+                    cpu_before = server.cpu_seconds()
                     mib_s = _bulk_load(server.port, total)
+                    cpu_s = server.cpu_seconds() - cpu_before
                     peak = server.memory_kib("VmHWM")
                 finally:
                     server.close()
-                bulk[impl].append((mib_s, rss_before, peak))
+                bulk[impl].append(BulkResult(mib_s, cpu_s, rss_before, peak))
                 print(
-                    f"round {round_no} bulk {impl:8} {mib_s:8.0f} MiB/s "
-                    f"rss before {rss_before} KiB peak {peak} KiB"
+                    f"round {round_no} bulk {impl:8} {mib_s:8.0f} MiB/s, server CPU "
+                    f"{cpu_s:.2f} s, RSS before {rss_before} KiB, peak {peak} KiB",
+                    flush=True,
                 )
     print()
-    base = "asyncio"
     if "echo" not in args.skip:
-        print("echo (medians)")
-        med = {
-            impl: (
-                statistics.median(r for r, _ in echo[impl]),
-                statistics.median(c for _, c in echo[impl]),
-            )
-            for impl in impls
-        }
-        for impl in impls:
-            rps, cpu = med[impl]
-            line = f"  {impl:8} {rps:10.0f} rt/s {cpu:7.2f} us/rt"
-            for other in impls:
-                if other != impl:
-                    line += (
-                        f" | vs {other}: {rps / med[other][0]:.2f}x rt/s, "
-                        f"{med[other][1] / cpu:.2f}x cpu-efficiency"
-                    )
-            print(line)
+        _report_echo(echo)
     if "bulk" not in args.skip:
-        print(f"bulk {args.bulk_mib} MiB (medians)")
-        for impl in impls:
-            mib_s = statistics.median(m for m, _, _ in bulk[impl])
-            peak = max(p for _, _, p in bulk[impl])
-            before = max(b for _, b, _ in bulk[impl])
-            line = f"  {impl:8} {mib_s:8.0f} MiB/s peak RSS {peak} KiB (+{peak - before} KiB)"
-            if base in bulk and impl != base:
-                line += f" | {mib_s / statistics.median(m for m, _, _ in bulk[base]):.2f}x {base}"
-            print(line)
+        _report_bulk(bulk, args.bulk_mib)
+
+
+def _report_echo(echo: dict[str, list[EchoResult]]) -> None:
+    med = {
+        impl: EchoResult(
+            rps=statistics.median(r.rps for r in results),
+            user_us=statistics.median(r.user_us for r in results),
+            system_us=statistics.median(r.system_us for r in results),
+            busy=statistics.median(r.busy for r in results),
+        )
+        for impl, results in echo.items()
+    }
+    cpu = {impl: statistics.median(r.cpu_us for r in results) for impl, results in echo.items()}
+    print(f"echo, medians of {len(next(iter(echo.values())))} rounds")
+    for impl, m in med.items():
+        print(
+            f"  {impl:8} {m.rps:8.0f} rt/s  {cpu[impl]:6.1f} us/rt "
+            f"(user {m.user_us:5.1f}, system {m.system_us:5.1f})  server busy {m.busy:.0%}"
+        )
+    if "typhoon" in med:
+        for other in med:
+            if other != "typhoon":
+                print(
+                    f"  typhoon vs {other}: {med['typhoon'].rps / med[other].rps:.2f}x rt/s, "
+                    f"{cpu[other] / cpu['typhoon']:.2f}x less CPU per round trip, "
+                    f"{med[other].user_us / med['typhoon'].user_us:.2f}x less user CPU"
+                )
+
+
+def _report_bulk(bulk: dict[str, list[BulkResult]], mib: int) -> None:
+    print(f"bulk {mib} MiB, medians of {len(next(iter(bulk.values())))} rounds")
+    med = {
+        impl: (
+            statistics.median(r.mib_s for r in results),
+            statistics.median(r.cpu_s for r in results),
+        )
+        for impl, results in bulk.items()
+    }
+    for impl, results in bulk.items():
+        peak = max(r.peak_kib for r in results)
+        growth = max(r.peak_kib - r.rss_before_kib for r in results)
+        print(
+            f"  {impl:8} {med[impl][0]:8.0f} MiB/s  server CPU {med[impl][1]:.2f} s  "
+            f"peak RSS {peak} KiB (at most +{growth} KiB over the idle server)"
+        )
+    if "typhoon" in med:
+        for other in med:
+            if other != "typhoon":
+                print(
+                    f"  typhoon vs {other}: {med['typhoon'][0] / med[other][0]:.2f}x throughput, "
+                    f"{med[other][1] / med['typhoon'][1]:.2f}x less CPU"
+                )
 
 
 if __name__ == "__main__":
