@@ -1,6 +1,7 @@
 """Buffered byte streams over asyncio transports: TCP, TLS, Unix sockets and pipes.
 
-Layer 2 (streams). Imports ``_buffers``, ``errors``, ``log`` and the standard library.
+Layer 2 (streams). Imports ``_buffers``, ``errors``, ``ioloop``, ``log`` and the standard
+library.
 
 A stream offers Tornado's reading interface (``read_until``, ``read_until_regex``,
 ``read_bytes``, ``read_into``, ``read_until_close``), writes that return a future, a close
@@ -57,6 +58,7 @@ from typhoon.errors import (
     StreamClosedError,
     UnsatisfiableReadError,
 )
+from typhoon.ioloop import IOLoop
 from typhoon.log import gen_log
 
 if sys.platform != "win32":
@@ -141,12 +143,12 @@ class IOStreamStatistics:
 class _StreamProtocol(asyncio.Protocol):
     """The asyncio protocol that forwards a transport's events to its stream."""
 
-    __slots__ = ("_reads", "_stream", "_writes")
-
     def __init__(self, stream: BaseIOStream, reads: bool, writes: bool) -> None:
         self._stream = stream
         self._reads = reads
         self._writes = writes
+        # The hot path: transports call the stream's handler with no forwarding frame.
+        self.data_received = stream._on_data  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._stream._connection_made(transport, self._reads, self._writes)
@@ -207,6 +209,7 @@ class BaseIOStream:
         except RuntimeError:
             loop = None
         self._loop = loop
+        self._io_loop: IOLoop | None = None
         self._max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
         self._read_chunk_size = read_chunk_size or _DEFAULT_READ_CHUNK_SIZE
         # Unread bytes at which _buffer_high runs: the lower of the two limits.
@@ -274,6 +277,17 @@ class BaseIOStream:
         transport per direction).
         """
         return _StreamProtocol(self, reads, writes)
+
+    @property
+    def io_loop(self) -> IOLoop:
+        """The :class:`~typhoon.ioloop.IOLoop` this stream runs on."""
+        io_loop = self._io_loop
+        if io_loop is None:
+            self._get_loop()
+            found = IOLoop.current()
+            assert found is not None
+            io_loop = self._io_loop = found
+        return io_loop
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
@@ -368,21 +382,24 @@ class BaseIOStream:
                 self._clear_read()
                 future = None
             elif not buf.size:
+                # Nothing buffered: answer from the chunk itself when it is exactly what
+                # the read asks for (the usual partial read, line, or header block).
                 kind = self._read_kind
-                if kind == _PARTIAL:
-                    if len(data) <= self._read_target:
-                        self._finish_read(data)
-                        return
-                elif kind == _UNTIL:
-                    # The usual line or header block: the chunk ends with its first
-                    # delimiter, so the chunk itself is the result.
+                if kind == _UNTIL:
                     delimiter = self._read_delimiter
-                    size = len(data)
-                    if size >= len(delimiter) and data.find(delimiter) == size - len(delimiter):
+                    i = data.find(delimiter)
+                    if i >= 0 and i + len(delimiter) == len(data):
                         limit = self._read_max_bytes
-                        if limit is None or size <= limit:
-                            self._finish_read(data)
+                        if limit is None or len(data) <= limit:
+                            self._read_future = None
+                            self._read_kind = 0
+                            future.set_result(data)
                             return
+                elif kind == _PARTIAL and len(data) <= self._read_target:
+                    self._read_future = None
+                    self._read_kind = 0
+                    future.set_result(data)
+                    return
         buf.append(data)
         if future is not None:
             self._satisfy()
@@ -458,16 +475,21 @@ class BaseIOStream:
         """Register a read the buffer cannot satisfy yet and return its future."""
         if self._closed:
             raise StreamClosedError(real_error=self.error)
-        future = self._get_loop().create_future()
+        loop = self._loop
+        future = (loop or self._get_loop()).create_future()
         self._read_future = future
         self._read_kind = kind
+        if self._read_paused or not self._readable:
+            self._unblock_read()
+        return future
+
+    def _unblock_read(self) -> None:
+        """A read is starting while reading is paused or impossible: resume or fail."""
         if not self._readable:
             self.close(exc_info=OSError(errno.EBADF, "stream is not open for reading"))
-            return future
-        if self._read_paused and self._read_transport is not None:
+        elif self._read_transport is not None:
             self._read_paused = False
             self._read_transport.resume_reading()
-        return future
 
     def _finish_read(self, result: Any) -> None:
         future = self._read_future
@@ -715,7 +737,8 @@ class BaseIOStream:
             future: asyncio.Future[None] = self._get_loop().create_future()
             self._write_waiters.append(future)
             return future
-        return self._done_write()
+        done = self._write_done
+        return done if done is not None else self._done_write()
 
     def _done_write(self) -> asyncio.Future[None]:
         future = self._write_done
@@ -763,7 +786,17 @@ class BaseIOStream:
         if callback is None:
             return
         self._close_callback = None
-        self._get_loop().call_soon(callback)
+        loop = self._get_loop()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            # Through the IOLoop, as in Tornado: a coroutine callback runs as a task and
+            # an exception is logged on typhoon.application.
+            self.io_loop.add_callback(callback)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(callback)
 
     def close(self, exc_info: _CloseArg = False) -> None:
         """Close the stream.

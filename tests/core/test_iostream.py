@@ -625,3 +625,30 @@ async def test_memory_pair_abort_resets_the_peer() -> None:
     with pytest.raises(StreamClosedError) as info:
         await pending
     assert isinstance(info.value.real_error, ConnectionResetError)
+
+
+# --- close callbacks ---------------------------------------------------------------------
+
+
+async def test_close_callback_may_be_a_coroutine_and_errors_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ran: list[str] = []
+
+    async def async_callback() -> None:
+        await asyncio.sleep(0)
+        ran.append("async")
+
+    def failing_callback() -> None:
+        ran.append("failing")
+        raise RuntimeError("close callback failed")
+
+    a, b = memory_stream_pair()
+    a.set_close_callback(async_callback)
+    b.set_close_callback(failing_callback)
+    with caplog.at_level(logging.ERROR, logger="typhoon.application"):
+        a.close()
+        await asyncio.sleep(0.05)
+    assert sorted(ran) == ["async", "failing"]
+    assert "close callback failed" in caplog.text
+    assert a.io_loop is b.io_loop
