@@ -37,7 +37,8 @@ from typing import Any
 
 ECHO_IMPLS = ("typhoon", "tornado", "asyncio")
 LINE = b"x" * 63 + b"\n"
-CHUNK = 65536
+#: read_bytes size of the bulk sink (BENCH_READ_SIZE overrides; Tornado's chunk size).
+CHUNK = int(os.environ.get("BENCH_READ_SIZE", "65536"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
