@@ -1,0 +1,587 @@
+"""Application: the routing table, the settings, and the plugins of a web application.
+
+Layer 5 (web). Imports ``typhoon.routing``, ``typhoon.httputil``, ``typhoon.plugins``
+(the only web module that may), ``typhoon.concurrent``, ``typhoon.errors``,
+``typhoon.log``, ``typhoon.util`` and the web modules below it.
+
+An :class:`Application` is an ``HTTPServerConnectionDelegate``: give it to an HTTP
+server (or call :meth:`Application.listen`) and each request is routed to a
+``RequestHandler`` class, instantiated, and run through :class:`_HandlerDelegate`.
+
+Plugins. The application owns a :class:`~typhoon.plugins.PluginManager`. While it is
+built it registers the built-in plugins, the installed ones (``load_entrypoints``) and
+the ones passed in ``plugins=``; fills in the settings they declare
+(``register_settings``); calls ``configure``; and collects routes, output transforms,
+template helpers and template directories from the ``register_*`` hooks.
+:meth:`Application.startup` runs ``prepare_event_loop`` and ``startup`` (the server
+does it before it accepts connections), :meth:`Application.shutdown` undoes it. The
+per-request hooks are called only when some plugin implements them: which ones do is
+decided once (:meth:`Application.update_hook_flags`), so requests pay nothing for the
+others.
+
+Execution strategy. A handler's ``_execute`` coroutine is started directly, in a copy of
+the current context, instead of being wrapped in a task: a handler that never waits
+(most of them) completes without the event loop scheduling anything. Only when it
+waits is a task created, which continues the same coroutine in the same context.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Application"]
+
+import asyncio
+import contextvars
+import importlib
+import inspect
+import types
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import Any
+
+from typhoon import httputil
+from typhoon.concurrent import convert_yielded, future_set_result_unless_cancelled
+from typhoon.errors import HTTPInputError, PluginError
+from typhoon.log import access_log, app_log, gen_log
+from typhoon.plugins import PluginManager
+from typhoon.routing import (
+    AnyMatches,
+    DefaultHostMatches,
+    HostMatches,
+    ReversibleRouter,
+    ReversibleRuleRouter,
+    Rule,
+)
+from typhoon.web.handler import RequestHandler
+from typhoon.web.handlers import ErrorHandler
+from typhoon.web.settings import CORE_SETTINGS, apply_debug_defaults, validate_settings
+
+_CORE_NAMES = frozenset(setting.name for setting in CORE_SETTINGS)
+
+
+class _HookFlags:
+    """Which per-request hooks some plugin implements (checked once, read per request)."""
+
+    __slots__ = (
+        "handle_exception",
+        "prepare_request",
+        "prepare_template_namespace",
+        "request_finished",
+        "request_finished_async",
+        "resolve_current_user_async",
+        "resolve_current_user_sync",
+    )
+
+    def __init__(self, manager: PluginManager | None = None) -> None:
+        def implemented(name: str) -> bool:
+            return manager is not None and manager.has_implementations(name)
+
+        def any_async(name: str) -> bool:
+            if manager is None:
+                return False
+            caller = getattr(manager.hook, name)
+            return any(_is_async(impl.function) for impl in caller.get_hookimpls())
+
+        self.prepare_request = implemented("prepare_request")
+        self.prepare_template_namespace = implemented("prepare_template_namespace")
+        self.handle_exception = implemented("handle_exception")
+        self.request_finished = implemented("request_finished")
+        self.request_finished_async = any_async("request_finished")
+        user_hook = implemented("resolve_current_user")
+        user_async = any_async("resolve_current_user")
+        #: Resolved lazily on first ``current_user`` read (every implementation is sync).
+        self.resolve_current_user_sync = user_hook and not user_async
+        #: Resolved before ``prepare`` because some implementation must be awaited.
+        self.resolve_current_user_async = user_hook and user_async
+
+
+def _is_async(function: Any) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+
+
+def _is_ui_module(value: Any) -> bool:
+    """A UI module is a class with ``render`` and the asset methods (see rendering)."""
+    return isinstance(value, type) and all(
+        callable(getattr(value, name, None)) for name in ("render", "css_files", "html_head")
+    )
+
+
+class Application(ReversibleRouter):
+    """A web application: URL rules mapped to handlers, settings, and plugins.
+
+    ``handlers`` are rules in any form ``typhoon.routing`` accepts, usually
+    ``(pattern, HandlerClass[, initialize_kwargs[, name]])`` tuples or ``url()``
+    objects. ``default_host`` is the host whose virtual-host rules
+    (:meth:`add_handlers`) also answer requests for unknown hosts. ``transforms``
+    replaces the default (empty) list of output transforms. ``plugins`` are registered
+    after the installed ones, which load unless ``load_entrypoints`` is false. Other
+    keyword arguments are the settings (``typhoon.web.settings.CORE_SETTINGS`` lists the
+    core's, plugins declare theirs).
+
+    Raises:
+        ConfigurationError: a setting has the wrong type.
+        PluginError: a plugin failed while the application was assembled.
+    """
+
+    #: Dotted names of the plugin modules that implement core features (static files,
+    #: compression, ...). They are registered first, so installed and explicit
+    #: plugins run before them.
+    builtin_plugins: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        handlers: Sequence[Any] | None = None,
+        default_host: str | None = None,
+        transforms: Sequence[Callable[[httputil.HTTPServerRequest], Any]] | None = None,
+        plugins: Iterable[object] | None = None,
+        load_entrypoints: bool = True,
+        **settings: Any,
+    ) -> None:
+        #: Output transform classes applied to every response, in order.
+        self.transforms: list[Callable[[httputil.HTTPServerRequest], Any]] = (
+            list(transforms) if transforms is not None else []
+        )
+        self.default_host = default_host
+        #: The settings passed in (plus what ``debug`` implies and plugin defaults).
+        self.settings: dict[str, Any] = settings
+        apply_debug_defaults(settings)
+        #: UI module classes by name (``modules.<name>`` in templates).
+        self.ui_modules: dict[str, type[Any]] = {}
+        #: UI methods by name (functions called with the handler first).
+        self.ui_methods: dict[str, Callable[..., Any]] = {}
+        #: Template directories searched after ``template_path`` (from plugins).
+        self.template_paths: list[str] = []
+        self._hooks = _HookFlags()
+        self._background: set[asyncio.Task[Any]] = set()
+        # Handlers that are waiting (kept referenced until they finish).
+        self._running: set[asyncio.Task[Any]] = set()
+        self.wildcard_router = _ApplicationRouter(self, handlers)
+        self.default_router = _ApplicationRouter(self, [Rule(AnyMatches(), self.wildcard_router)])
+        #: The plugin manager whose hooks this application calls.
+        self.plugin_manager = self._make_plugin_manager(plugins or (), load_entrypoints)
+        self._apply_plugin_settings()
+        validate_settings(settings)
+        self._load_ui_modules(settings.get("ui_modules") or {})
+        self._load_ui_methods(settings.get("ui_methods") or {})
+        self._assemble()
+        self.update_hook_flags()
+
+    # --- assembly -------------------------------------------------------------------------
+
+    def _make_plugin_manager(
+        self, plugins: Iterable[object], load_entrypoints: bool
+    ) -> PluginManager:
+        manager = PluginManager(load_entrypoints=False)
+        for name in self.builtin_plugins:
+            module = importlib.import_module(name)
+            manager.register(module, name)
+        if load_entrypoints:
+            manager.load_entrypoints()
+        for plugin in plugins:
+            manager.register(plugin)
+        manager.check_pending()
+        return manager
+
+    def _apply_plugin_settings(self) -> None:
+        for setting in self.plugin_manager.collect_settings():
+            if setting.name in _CORE_NAMES:
+                raise PluginError(
+                    f"plugin {setting.plugin!r} declares setting {setting.name!r}, "
+                    "which is a core setting",
+                    plugin_name=setting.plugin,
+                    hook_name="register_settings",
+                )
+            self.settings.setdefault(setting.name, setting.default)
+
+    def _assemble(self) -> None:
+        manager = self.plugin_manager
+        own_helpers = set(self.ui_modules) | set(self.ui_methods)
+        manager.call_each("configure", app=self)
+        for pairs in manager.call_collect("register_awaitable_adapters", app=self):
+            for kind, converter in pairs:
+                convert_yielded.register(kind, _adapter(converter))
+        for rules in manager.call_collect("register_routes", app=self):
+            self.wildcard_router.add_rules(rules)
+        for transforms in manager.call_collect("register_output_transforms", app=self):
+            self.transforms.extend(transforms)
+        for helpers in manager.call_collect("register_template_helpers", app=self):
+            for name, helper in helpers.items():
+                if name in own_helpers:
+                    continue
+                if _is_ui_module(helper):
+                    self.ui_modules.setdefault(name, helper)
+                elif callable(helper):
+                    self.ui_methods.setdefault(name, helper)
+                else:
+                    raise PluginError(
+                        f"template helper {name!r} is neither a UI module nor callable",
+                        hook_name="register_template_helpers",
+                    )
+        for paths in manager.call_collect("register_template_paths", app=self):
+            self.template_paths.extend(str(path) for path in paths)
+
+    def _load_ui_methods(self, methods: Any) -> None:
+        if isinstance(methods, types.ModuleType):
+            self._load_ui_methods({name: getattr(methods, name) for name in dir(methods)})
+        elif isinstance(methods, list | tuple):
+            for item in methods:
+                self._load_ui_methods(item)
+        else:
+            for name, function in methods.items():
+                if not name.startswith("_") and callable(function) and name[0].islower():
+                    self.ui_methods[name] = function
+
+    def _load_ui_modules(self, modules: Any) -> None:
+        if isinstance(modules, types.ModuleType):
+            self._load_ui_modules({name: getattr(modules, name) for name in dir(modules)})
+        elif isinstance(modules, list | tuple):
+            for item in modules:
+                self._load_ui_modules(item)
+        else:
+            for name, cls in modules.items():
+                if _is_ui_module(cls):
+                    self.ui_modules[name] = cls
+
+    def update_hook_flags(self) -> None:
+        """Re-check which per-request hooks are implemented.
+
+        Called when the application is built and at :meth:`startup`; call it after
+        registering a plugin on :attr:`plugin_manager` by hand.
+        """
+        self._hooks = _HookFlags(self.plugin_manager)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Run the plugins' ``prepare_event_loop`` and ``startup`` hooks (once).
+
+        Servers call it before accepting connections; tests and embedding code may
+        call it themselves. A second call before :meth:`shutdown` does nothing.
+        """
+        self.update_hook_flags()
+        await self.plugin_manager.run_startup(self)
+
+    async def shutdown(self) -> None:
+        """Run the plugins' ``shutdown`` hooks and wait for background hook calls."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.plugin_manager.run_shutdown(self)
+
+    # --- routing --------------------------------------------------------------------------
+
+    def add_handlers(self, host_pattern: str, host_handlers: Sequence[Any]) -> None:
+        """Add rules that only apply to requests for hosts matching ``host_pattern``.
+
+        Host rules are tried in the order added, before the rules given to the
+        constructor (which apply to every host).
+        """
+        host_matcher = HostMatches(host_pattern)
+        rule = Rule(host_matcher, _ApplicationRouter(self, host_handlers))
+        self.default_router.rules.insert(-1, rule)
+        if self.default_host is not None:
+            self.wildcard_router.add_rules(
+                [(DefaultHostMatches(self, host_matcher.host_pattern), host_handlers)]
+            )
+
+    def add_transform(self, transform_class: Callable[[httputil.HTTPServerRequest], Any]) -> None:
+        """Append an output transform class (applied to every later response)."""
+        self.transforms.append(transform_class)
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate:
+        """The delegate for ``request``: its rule's handler, else the default handler.
+
+        Unmatched requests go to ``default_handler_class`` when set, else a 404.
+        """
+        route = self.default_router.find_handler(request)
+        if route is not None:
+            return route
+        settings = self.settings
+        if settings.get("default_handler_class"):
+            return self.get_handler_delegate(
+                request,
+                settings["default_handler_class"],
+                settings.get("default_handler_args") or {},
+            )
+        return self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
+
+    def get_handler_delegate(
+        self,
+        request: httputil.HTTPServerRequest,
+        target_class: type[RequestHandler],
+        target_kwargs: dict[str, Any] | None = None,
+        path_args: list[bytes] | None = None,
+        path_kwargs: dict[str, bytes] | None = None,
+    ) -> _HandlerDelegate:
+        """The message delegate that runs ``target_class`` for ``request``."""
+        return _HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """The URL path of the rule called ``name``, with ``args`` in its groups.
+
+        Raises:
+            KeyError: no rule has that name.
+        """
+        url = self.default_router.reverse_url(name, *args)
+        if url is None:
+            raise KeyError(f"{name} not found in named urls")
+        return url
+
+    def __call__(self, request: httputil.HTTPServerRequest) -> Awaitable[None] | None:
+        """Serve a complete request (the pre-delegate interface): route and run it."""
+        delegate = self.find_handler(request)
+        assert isinstance(delegate, _HandlerDelegate)
+        return delegate.execute()
+
+    # --- per request ----------------------------------------------------------------------
+
+    def log_request(self, handler: RequestHandler) -> None:
+        """Write the access-log line of a finished request.
+
+        The ``log_function`` setting replaces it. Successes log at INFO, client errors
+        at WARNING, server errors at ERROR, on the ``typhoon.access`` logger.
+        """
+        log_function = self.settings.get("log_function")
+        if log_function is not None:
+            log_function(handler)
+            return
+        status = handler.get_status()
+        if status < 400:
+            level = 20
+        elif status < 500:
+            level = 30
+        else:
+            level = 40
+        if access_log.isEnabledFor(level):
+            access_log.log(
+                level,
+                "%d %s %.2fms",
+                status,
+                handler._request_summary(),
+                1000.0 * handler.request.request_time(),
+            )
+
+    def _request_finished(self, handler: RequestHandler) -> None:
+        """Call the ``request_finished`` hooks; async ones run in an owned task."""
+        manager = self.plugin_manager
+        if self._hooks.request_finished_async:
+            task = asyncio.get_running_loop().create_task(
+                _log_plugin_errors(manager.acall_each("request_finished", handler=handler))
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        try:
+            manager.call_each("request_finished", handler=handler)
+        except PluginError:
+            app_log.error("request_finished hook failed", exc_info=True)
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in a task the application owns (awaited by :meth:`shutdown`)."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+
+async def _log_plugin_errors(call: Awaitable[None]) -> None:
+    try:
+        await call
+    except PluginError:
+        app_log.error("request_finished hook failed", exc_info=True)
+
+
+def _adapter(converter: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], asyncio.Future[Any]]:
+    def convert(value: Any) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(converter(value))
+
+    return convert
+
+
+class _ApplicationRouter(ReversibleRuleRouter):
+    """A rule router whose ``RequestHandler`` targets become handler delegates."""
+
+    def __init__(self, application: Application, rules: Sequence[Any] | None = None) -> None:
+        self.application = application
+        super().__init__(rules)
+
+    def process_rule(self, rule: Rule) -> Rule:
+        if isinstance(rule.target, list | tuple):
+            rule.target = _ApplicationRouter(self.application, rule.target)
+        return super().process_rule(rule)
+
+    def get_target_delegate(
+        self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            return self.application.get_handler_delegate(request, target, **target_params)
+        return super().get_target_delegate(target, request, **target_params)
+
+
+class _Continuation:
+    """Resumes a coroutine that was started outside a task, inside one.
+
+    The coroutine already yielded ``pending`` (the future it waits on); the task drives
+    the rest, forwarding values and thrown exceptions (cancellation) unchanged.
+    """
+
+    __slots__ = ("coro", "pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro = self.coro
+        to_yield = self.pending
+        self.pending = None
+        while True:
+            try:
+                yield to_yield
+            except BaseException as exc:  # forwarded into the coroutine, not swallowed
+                try:
+                    to_yield = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _continue(continuation: _Continuation) -> Any:
+    return await continuation
+
+
+def _run_eagerly(application: Application, coro: Any) -> asyncio.Future[Any] | None:
+    """Start ``coro`` now, in a fresh context; wrap it in a task only if it waits.
+
+    Returns the task, or ``None`` when the coroutine finished without waiting.
+    """
+    context = contextvars.copy_context()
+    try:
+        pending = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    task = asyncio.get_running_loop().create_task(
+        _continue(_Continuation(coro, pending)), context=context
+    )
+    running = application._running
+    running.add(task)
+
+    def done(task: asyncio.Task[Any]) -> None:
+        running.discard(task)
+        # _execute handles its own errors; anything left is a bug worth a log line.
+        if not task.cancelled() and task.exception() is not None:
+            app_log.error("Uncaught exception in request handler", exc_info=task.exception())
+
+    task.add_done_callback(done)
+    return task
+
+
+class _HandlerDelegate(httputil.HTTPMessageDelegate):
+    """Collects a request's body (or streams it) and runs its handler."""
+
+    __slots__ = (
+        "application",
+        "chunks",
+        "handler",
+        "handler_class",
+        "handler_kwargs",
+        "path_args",
+        "path_kwargs",
+        "request",
+        "stream_request_body",
+    )
+
+    def __init__(
+        self,
+        application: Application,
+        request: httputil.HTTPServerRequest,
+        handler_class: type[RequestHandler],
+        handler_kwargs: dict[str, Any] | None,
+        path_args: list[bytes] | None,
+        path_kwargs: dict[str, bytes] | None,
+    ) -> None:
+        self.application = application
+        self.request = request
+        self.handler_class = handler_class
+        self.handler_kwargs = handler_kwargs or {}
+        self.path_args = path_args or []
+        self.path_kwargs = path_kwargs or {}
+        self.chunks: list[bytes] | None = []
+        self.handler: RequestHandler | None = None
+        self.stream_request_body = handler_class._stream_request_body
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        if self.stream_request_body:
+            return self.execute()
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.stream_request_body:
+            assert self.handler is not None
+            return self.handler.data_received(chunk)
+        if self.chunks is not None:
+            self.chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        if self.stream_request_body:
+            assert self.handler is not None
+            if self.handler._body_future is not None:
+                future_set_result_unless_cancelled(self.handler._body_future, None)
+            return
+        chunks = self.chunks or ()
+        self.chunks = None
+        request = self.request
+        if chunks:
+            request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                request._parse_body()
+            except HTTPInputError as exc:
+                gen_log.warning("Malformed request body from %s: %s", request.remote_ip, exc)
+                self._reject(exc.status_code)
+                return
+        self.execute()
+
+    def _reject(self, status: int) -> None:
+        handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
+        handler.send_error(status)
+
+    def on_connection_close(self) -> None:
+        if self.stream_request_body:
+            if self.handler is not None:
+                self.handler.on_connection_close()
+        else:
+            self.chunks = None
+
+    def execute(self) -> Awaitable[None] | None:
+        """Instantiate the handler and start it; the awaitable (streaming only) resolves
+        once ``prepare`` has run, so the body is not read before the handler is ready."""
+        settings = self.application.settings
+        if not settings.get("compiled_template_cache", True):
+            with RequestHandler._template_loader_lock:
+                for loader in RequestHandler._template_loaders.values():
+                    loader.reset()
+        if not settings.get("static_hash_cache", True):
+            static_class = settings.get("static_handler_class")
+            if static_class is not None:
+                static_class.reset()
+        handler = self.handler = self.handler_class(
+            self.application, self.request, **self.handler_kwargs
+        )
+        transforms = [transform(self.request) for transform in self.application.transforms]
+        prepared: asyncio.Future[None] | None = None
+        if self.stream_request_body:
+            loop = asyncio.get_running_loop()
+            prepared = handler._prepared_future = loop.create_future()
+            handler._body_future = loop.create_future()
+        _run_eagerly(
+            self.application, handler._execute(transforms, *self.path_args, **self.path_kwargs)
+        )
+        return prepared
