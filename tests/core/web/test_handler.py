@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from _webclient import RecordingConnection, fetch, start
-
 from typhoon.errors import Finish, HTTPError
 from typhoon.web import Application, RequestHandler, current_handler, current_request
 
