@@ -77,9 +77,12 @@ class TCPServer:
         self._pending_sockets: list[socket.socket] = []
         self._started = False
         self._stopped = False
-        # Connection set-up tasks (TLS handshakes, coroutine handle_stream calls) the
-        # server owns, so none is left running unobserved.
+        # Coroutine handle_stream calls: owned (kept referenced, failures logged) but not
+        # cancelled by stop(), since accepted connections outlive it.
         self._tasks: set[asyncio.Future[Any]] = set()
+        # TLS handshakes still in progress: stop() cancels them, as the application has
+        # not seen those connections yet.
+        self._handshakes: set[asyncio.Future[Any]] = set()
         self._ssl_context: ssl.SSLContext | None = None
         if isinstance(ssl_options, dict):
             # Fail at construction, not on the first connection.
@@ -175,7 +178,8 @@ class TCPServer:
     def stop(self) -> None:
         """Stop accepting and close the listening sockets.
 
-        Connections already accepted carry on; ``stop`` may be called more than once.
+        Connections already handed to :meth:`handle_stream` carry on; TLS connections
+        still in their handshake are closed. ``stop`` may be called more than once.
         """
         if self._stopped:
             return
@@ -187,6 +191,8 @@ class TCPServer:
         for sock in self._pending_sockets:
             sock.close()
         self._pending_sockets = []
+        for handshake in list(self._handshakes):
+            handshake.cancel()
 
     def handle_stream(self, stream: IOStream, address: Any) -> Any:
         """Handle one new connection; override this.
@@ -220,13 +226,18 @@ class TCPServer:
             connection.close()
             return
         if isinstance(stream, SSLIOStream):
-            self._own(self._handshake_then_handle(stream, address))
+            handshake = self._own(self._handshake_then_handle(stream, address))
+            self._handshakes.add(handshake)
+            handshake.add_done_callback(self._handshakes.discard)
         else:
             self._dispatch(stream, address)
 
     async def _handshake_then_handle(self, stream: SSLIOStream, address: Any) -> None:
         try:
             await stream.wait_for_handshake()
+        except asyncio.CancelledError:
+            stream.close()
+            raise
         except StreamClosedError as exc:
             # RFC 8446 section 6.2: a failed handshake ends the connection; the
             # application never sees it.
@@ -244,11 +255,12 @@ class TCPServer:
         if result is not None:
             self._own(result)
 
-    def _own(self, awaitable: Any) -> None:
+    def _own(self, awaitable: Any) -> asyncio.Future[Any]:
         future = convert_yielded(awaitable)
         self._tasks.add(future)
         future.add_done_callback(self._tasks.discard)
         future.add_done_callback(self._log_failure)
+        return future
 
     @staticmethod
     def _log_failure(future: asyncio.Future[Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -99,7 +100,9 @@ async def test_add_socket_and_buffer_options() -> None:
 async def test_sync_handle_stream() -> None:
     class Greeter(TCPServer):
         def handle_stream(self, stream: IOStream, address: Any) -> None:
-            stream.write(b"hello\n").add_done_callback(lambda _f: stream.close())
+            # Written data is still sent when the stream closes right after the write.
+            stream.write(b"hello\n")
+            stream.close()
 
     server = Greeter()
     [sock] = bind_sockets(0, "127.0.0.1")
@@ -349,3 +352,36 @@ def test_ssl_options_missing_keyfile(tls: dict[str, Any], tmp_path: Path) -> Non
 def test_module_exports() -> None:
     for name in tcpserver.__all__:
         assert getattr(tcpserver, name).__doc__, name
+
+
+async def test_stop_cancels_tls_handshakes_in_progress(tls: dict[str, Any]) -> None:
+    called: list[Any] = []
+
+    class Server(TCPServer):
+        def handle_stream(self, stream: IOStream, address: Any) -> None:
+            called.append(address)
+
+    server = Server(ssl_options={"certfile": tls["certfile"], "keyfile": tls["keyfile"]})
+    [sock] = bind_sockets(0, "127.0.0.1")
+    server.add_sockets([sock])
+    # A client that connects but never starts the handshake.
+    reader, writer = await _open(sock.getsockname()[1])
+    for _ in range(100):
+        if server._handshakes:
+            break
+        await asyncio.sleep(0.01)
+    assert len(server._handshakes) == 1
+    server.stop()
+    for _ in range(100):
+        if not server._handshakes:
+            break
+        await asyncio.sleep(0.01)
+    assert not server._handshakes
+    # The abandoned connection is closed as soon as its handshake completes; it never
+    # reaches handle_stream.
+    await asyncio.wait_for(writer.start_tls(tls["client"], server_hostname="localhost"), 5)
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert called == []
+    writer.close()
+    with contextlib.suppress(ssl.SSLError, ConnectionError):
+        await writer.wait_closed()
