@@ -116,16 +116,18 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
 
 
 class _NotFoundDelegate(httputil.HTTPMessageDelegate):
-    """Answers 404 to a request no rule matched."""
+    """Answers an empty error response (404 unless told otherwise) once the request ends."""
 
-    def __init__(self, connection: httputil.HTTPConnection) -> None:
+    def __init__(self, connection: httputil.HTTPConnection, status: int = 404) -> None:
         self.connection = connection
+        self.status = status
 
     def finish(self) -> None:
         headers = httputil.HTTPHeaders()
         headers["Content-Length"] = "0"
+        reason = httputil.responses.get(self.status, "Unknown")
         self.connection.write_headers(
-            httputil.ResponseStartLine("HTTP/1.1", 404, "Not Found"), headers
+            httputil.ResponseStartLine("HTTP/1.1", self.status, reason), headers
         )
         self.connection.finish()
 
@@ -161,7 +163,12 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         assert self.request is not None
         self.request.body = b"".join(self._chunks)
-        self.request._parse_body()
+        try:
+            self.request._parse_body()
+        except httputil.HTTPInputError as exc:
+            app_log.warning("malformed request body: %s", exc)
+            _NotFoundDelegate(self.connection, exc.status_code).finish()
+            return
         self.request_callback(self.request)
 
     def on_connection_close(self) -> None:
@@ -233,8 +240,8 @@ def _unquote_or_none(value: str | None) -> bytes | None:
 class PathMatches(Matcher):
     """Matches the request path against a regular expression (anchored at both ends).
 
-    Groups become positional arguments of the handler; named groups become keyword
-    arguments (a pattern may not mix the two).
+    Groups become positional arguments of the handler; when the pattern has named
+    groups, only those are passed, as keyword arguments.
     """
 
     def __init__(self, path_pattern: str | re.Pattern[str]) -> None:
@@ -244,10 +251,6 @@ class PathMatches(Matcher):
             self.regex = re.compile(path_pattern)
         else:
             self.regex = path_pattern
-        if self.regex.groupindex and len(self.regex.groupindex) != self.regex.groups:
-            raise ValueError(
-                f"pattern {self.regex.pattern!r} mixes named and unnamed groups; use one kind"
-            )
         self._path, self._group_count = self._reverse_template()
 
     def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
@@ -278,38 +281,62 @@ class PathMatches(Matcher):
         if not args:
             return self._path
         quoted = [
-            url_escape(utf8(arg) if not isinstance(arg, bytes) else arg, plus=False) for arg in args
+            url_escape(arg if isinstance(arg, bytes) else utf8(str(arg)), plus=False)
+            for arg in args
         ]
         return self._path % tuple(quoted)
 
     def _reverse_template(self) -> tuple[str | None, int]:
         """Turn a simple pattern like ``/user/(\\d+)/`` into ``/user/%s/``.
 
-        Returns ``(None, 0)`` when the pattern is too complex to reverse (alternation,
-        nested groups, or regex syntax outside the groups).
+        Simple means: literal text (with ``\\`` escapes and ``.``) around capturing
+        groups that contain no groups themselves. Returns ``(None, 0)`` for anything
+        else (alternation or quantifiers outside groups, nested or non-capturing
+        groups), which cannot be rebuilt from arguments.
         """
         pattern = self.regex.pattern
         if pattern.startswith("^"):
             pattern = pattern[1:]
-        if pattern.endswith("$"):
+        if pattern.endswith("$") and not pattern.endswith("\\$"):
             pattern = pattern[:-1]
-        if self.regex.groups != pattern.count("("):
-            return None, 0
         pieces: list[str] = []
-        for fragment in pattern.split("("):
-            if ")" in fragment:
+        literal: list[str] = []
+        depth = 0
+        groups = 0
+        index = 0
+        while index < len(pattern):
+            char = pattern[index]
+            if char == "\\":
+                if depth == 0:
+                    literal.append(pattern[index : index + 2])
+                index += 2
+                continue
+            if char == "(":
+                if depth or pattern.startswith("(?", index):
+                    return None, 0
+                depth = 1
+                groups += 1
+            elif char == ")":
+                if not depth:
+                    return None, 0
+                depth = 0
                 try:
-                    literal = re_unescape(fragment[fragment.index(")") + 1 :])
+                    pieces.append(re_unescape("".join(literal)).replace("%", "%%") + "%s")
                 except ValueError:
                     return None, 0
-                pieces.append("%s" + literal.replace("%", "%%"))
-            else:
-                try:
-                    literal = re_unescape(fragment)
-                except ValueError:
+                literal = []
+            elif depth == 0:
+                if char in "|*+?[]{}^$":
                     return None, 0
-                pieces.append(literal.replace("%", "%%"))
-        return "".join(pieces), self.regex.groups
+                literal.append(char)
+            index += 1
+        if depth or groups != self.regex.groups:
+            return None, 0
+        try:
+            pieces.append(re_unescape("".join(literal)).replace("%", "%%"))
+        except ValueError:
+            return None, 0
+        return "".join(pieces), groups
 
 
 class Rule:

@@ -245,11 +245,10 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError(
                 f"setting {name!r} must be {expected}, not {type(value).__name__} {value!r}"
             )
-    if (
-        isinstance(settings.get("cookie_secret"), Mapping)
-        and settings.get("key_version") not in (settings["cookie_secret"])
-    ):
+    secret = settings.get("cookie_secret")
+    key_version = settings.get("key_version")
+    if isinstance(secret, Mapping) and key_version is not None and key_version not in secret:
         raise ConfigurationError(
             "setting 'key_version' must name an entry of the cookie_secret dict "
-            f"(one of {sorted(settings['cookie_secret'])}), not {settings.get('key_version')!r}"
+            f"(one of {sorted(secret)}), not {key_version!r}"
         )
