@@ -164,7 +164,7 @@ def test_format_set_cookie_expires_days_and_naive_datetime() -> None:
     ],
 )
 def test_format_set_cookie_refuses_injection(args: tuple[str, str], kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"(?i)invalid|cookie|character|max_age"):
         format_set_cookie(*args, **kwargs)
 
 
