@@ -721,6 +721,39 @@ def test_output_matches_tornado() -> None:
     assert ours == theirs
 
 
+PARITY_SINGLE = [
+    ("a.html", "a   b\n\n  c {% whitespace oneline %} d \n\n e <pre>x  y</pre>"),
+    ("a.txt", "{{{ x }}} {{! y }} {%! z %} {#! w #}"),
+    (
+        "a.txt",
+        "{% for v in [1,0,2] %}{% try %}<{{ 2 // v }}>{% except %}!{% else %}e"
+        "{% finally %}f{% end %}{% end %}",
+    ),
+    ("a.txt", "{% autoescape None %}{{ '<b>' }}"),
+    (
+        "a.txt",
+        "{% set i = 0 %}{% while i < 3 %}{{ i }}{% set i += 1 %}"
+        "{% if i == 2 %}{% break %}{% end %}{% end %}",
+    ),
+    ("a.txt", "{% apply f %}X{{ 1 }}{% apply f %}y{% end %}{% end %}"),
+    ("a.txt", "{{ None }}{{ b'\\xc3\\xa9' }}{{ 1.5 }}{{ [1,'<'] }}{% raw b'<' %}"),
+    ("a.txt", "{% import math %}{% from os import sep %}{{ math.pi }}{{ sep }}{% comment x %}"),
+    (
+        "a.txt",
+        "{% if 0 %}a{% elif 1 %}b{% else %}c{% end %}{% for x in [] %}{% else %}empty{% end %}",
+    ),
+    ("a.html", "<ul>\n   {% for x in [1, 2] %}\n      <li>{{ x }}</li>\n   {% end %}\n</ul>\n"),
+]
+
+
+@pytest.mark.parametrize(("name", "source"), PARITY_SINGLE)
+def test_single_template_output_matches_tornado(name: str, source: str) -> None:
+    tornado_template = pytest.importorskip("tornado.template")
+    kwargs: dict[str, Any] = {"x": 1, "f": lambda s: s.upper()}
+    ours = Template(source, name=name).generate(**kwargs)
+    assert ours == tornado_template.Template(source, name=name).generate(**kwargs)
+
+
 def test_module_exports() -> None:
     for name in template.__all__:
         assert hasattr(template, name)
