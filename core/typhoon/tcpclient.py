@@ -133,14 +133,14 @@ def _deadline(timeout: float | datetime.timedelta | None) -> float | None:
 
 
 async def _within(deadline: float | None, phase: str, awaitable: Awaitable[_T]) -> _T:
-    """Await ``awaitable`` before ``deadline``; name ``phase`` in the timeout error."""
+    """Await ``awaitable`` before ``deadline``; the timeout error is ``Timeout <phase>``."""
     if deadline is None:
         return await awaitable
     try:
         async with asyncio.timeout_at(deadline):
             return await awaitable
     except TimeoutError as exc:
-        raise TyphoonTimeoutError(f"Timeout while {phase}") from exc
+        raise TyphoonTimeoutError(f"Timeout {phase}") from exc
 
 
 class TCPClient:
@@ -199,7 +199,7 @@ class TCPClient:
             ssl.SSLError: The TLS handshake failed.
         """
         deadline = _deadline(timeout)
-        addrinfo = await _within(deadline, "resolving", self.resolver.resolve(host, port, af))
+        addrinfo = await _within(deadline, "while resolving", self.resolver.resolve(host, port, af))
 
         async def connect_one(family: socket.AddressFamily, address: _Address) -> IOStream:
             return await self._create_stream(
@@ -207,7 +207,7 @@ class TCPClient:
             )
 
         connector: _Connector[IOStream] = _Connector(addrinfo, connect_one, _close_stream)
-        _af, _address, stream = await _within(deadline, "connecting", connector.start())
+        _af, _address, stream = await _within(deadline, "while connecting", connector.start())
         if ssl_options is None:
             return stream
         try:

@@ -281,7 +281,7 @@ async def test_connect_timeout_names_the_phase() -> None:
             return []
 
     client = TCPClient(resolver=SlowResolver())
-    with pytest.raises(TyphoonTimeoutError, match="resolving"):
+    with pytest.raises(TyphoonTimeoutError, match=r"^Timeout while resolving$"):
         await client.connect("slow.test", 1, timeout=0.05)
 
 
@@ -300,7 +300,7 @@ async def test_connect_timeout_during_connect() -> None:
             with contextlib.suppress(BlockingIOError):
                 filler.connect(("127.0.0.1", port))
         client = TCPClient()
-        with pytest.raises(TyphoonTimeoutError, match="connecting"):
+        with pytest.raises(TyphoonTimeoutError, match=r"^Timeout while connecting$"):
             await client.connect("127.0.0.1", port, timeout=0.3)
     finally:
         for filler in fillers:
@@ -342,6 +342,21 @@ async def test_connect_tls_wrong_host_fails(tls: dict[str, Any]) -> None:
     finally:
         client.close()
         server.stop()
+
+
+async def test_connect_timeout_during_tls_handshake(tls: dict[str, Any]) -> None:
+    # The kernel completes the TCP handshake for a listener that never reads, so the
+    # ClientHello goes unanswered.
+    [listener] = bind_sockets(0, "127.0.0.1")
+    client = TCPClient()
+    try:
+        with pytest.raises(TyphoonTimeoutError, match=r"^Timeout during TLS handshake$"):
+            await client.connect(
+                "127.0.0.1", listener.getsockname()[1], ssl_options=tls["client"], timeout=0.3
+            )
+    finally:
+        client.close()
+        listener.close()
 
 
 def test_module_exports() -> None:
