@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from typhoon import httputil
-from typhoon.concurrent import future_set_result_unless_cancelled
+from typhoon.concurrent import convert_yielded, future_set_result_unless_cancelled
 from typhoon.errors import ConfigurationError, Finish, HTTPError, PluginError
 from typhoon.escape import json_encode, utf8
 from typhoon.iostream import StreamClosedError
@@ -180,6 +180,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         self._headers_written = False
         self._finished = False
         self._auto_finish = True
+        self._finish_notified = False
         self._prepared_future: asyncio.Future[None] | None = None
         self._transforms: list[Any] = []
         #: Resolved when a streamed body has been received in full (streaming only).
@@ -436,7 +437,8 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         return future
 
     def _notify_finished(self) -> None:
-        if self.application._hooks.request_finished:
+        if self.application._hooks.request_finished and not self._finish_notified:
+            self._finish_notified = True
             self.application._request_finished(self)
 
     def _clear_representation_headers(self) -> None:
@@ -740,7 +742,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                     )
             result = self.prepare()
             if result is not None:
-                await result
+                await _awaitable(result)
             if hooks.prepare_request and not self._finished:
                 await self.application.plugin_manager.acall_first(
                     "prepare_request",
@@ -762,7 +764,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             verb = getattr(self, method.lower())
             result = verb(*self.path_args, **self.path_kwargs)
             if result is not None:
-                await result
+                await _awaitable(result)
             if self._auto_finish and not self._finished:
                 self.finish()
         except Exception as exc:
@@ -810,6 +812,14 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             self.send_error(exc.status_code, exc_info=exc_info)
         else:
             self.send_error(500, exc_info=exc_info)
+
+
+def _awaitable(result: Any) -> Awaitable[Any]:
+    """``result`` itself when awaitable, else what ``convert_yielded`` makes of it
+    (foreign awaitables registered by plugins, ``None`` and lists of futures)."""
+    if inspect.isawaitable(result):
+        return result
+    return convert_yielded(result)
 
 
 def _refused_chunk_message(chunk: object) -> str:

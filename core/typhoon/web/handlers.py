@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["ErrorHandler", "FallbackHandler", "RedirectHandler"]
 
+import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -57,10 +58,15 @@ class _AnyArgs(dict[str, Any]):
         return _AnyField()
 
 
+# Browsers (WHATWG URL, special schemes) read "\" as "/" and skip any run of slashes
+# before the authority, so "/\host" and "///host" name a host just like "//host".
+_EXTRA_SLASHES_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?/{2,}")
+
+
 def _origin(url: str) -> tuple[str, str]:
-    # Browsers read "\" as "/" in URLs (WHATWG URL, special schemes), so "/\host" is a
-    # host reference just like "//host".
-    parts = urllib.parse.urlsplit(url.strip().replace("\\", "/"))
+    """The (scheme, authority) a browser would take from ``url``, lowercased."""
+    normalized = _EXTRA_SLASHES_RE.sub(r"\1//", url.strip().replace("\\", "/"))
+    parts = urllib.parse.urlsplit(normalized)
     return parts.scheme.lower(), parts.netloc.lower()
 
 

@@ -112,6 +112,7 @@ async def start(
     *,
     version: str = "HTTP/1.1",
     connection: RecordingConnection | None = None,
+    finish: bool = True,
 ) -> RecordingConnection:
     """Deliver a request to ``app`` and return the connection (maybe still running)."""
     conn = connection or RecordingConnection()
@@ -130,7 +131,8 @@ async def start(
     )
     for chunk in chunks:
         await _maybe_await(delegate.data_received(chunk))
-    delegate.finish()
+    if finish:
+        delegate.finish()
     return conn
 
 
