@@ -48,7 +48,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from typhoon._buffers import ReadBuffer, WriteBuffer
 from typhoon.errors import (
@@ -235,6 +235,8 @@ class BaseIOStream:
         self._bytes_written = 0
         self._open_transports = 0
         self._close_abort = False
+        self._opener_started = False
+        self._opener: Coroutine[Any, Any, None] | None = None
         self._transports_gone: asyncio.Future[None] | None = None
         # The pending read: its future, kind and parameters.
         self._read_future: asyncio.Future[Any] | None = None
@@ -297,9 +299,27 @@ class BaseIOStream:
 
     def _begin(self, opener: Coroutine[Any, Any, None]) -> None:
         """Run ``opener`` (which connects transports) as a task owned by this stream."""
+        self._opener = opener
         self._attach_task = self._get_loop().create_task(self._run_opener(opener))
 
+    def _cancel_opening(self) -> bool:
+        """Cancel the opening task; return whether it had started.
+
+        An opener that never started is discarded unrun (its resources are then the
+        caller's to release).
+        """
+        task = self._attach_task
+        opener = self._opener
+        self._attach_task = self._opener = None
+        if task is not None:
+            task.cancel()
+        if opener is not None and not self._opener_started:
+            opener.close()
+            return False
+        return True
+
     async def _run_opener(self, opener: Coroutine[Any, Any, None]) -> None:
+        self._opener_started = True
         try:
             await opener
         except asyncio.CancelledError:
@@ -309,13 +329,13 @@ class BaseIOStream:
         except Exception as exc:
             # Connection refused, TLS handshake failure, ...: the stream closes with it
             # as its error, and the connect or handshake future reports it.
-            self._attach_task = None
+            self._attach_task = self._opener = None
             if self._closed:
                 self._close_unopened()
             else:
                 self.close(exc_info=exc)
             return
-        self._attach_task = None
+        self._attach_task = self._opener = None
         if self._handoff or self._closed:
             return
         self._on_opened()
@@ -331,34 +351,35 @@ class BaseIOStream:
     def _connection_made(self, transport: asyncio.BaseTransport, reads: bool, writes: bool) -> None:
         if self._handoff:
             # This transport is being handed to a TLS stream (start_tls): hold it still.
-            assert isinstance(transport, asyncio.Transport)
-            transport.pause_reading()
-            self._transport = self._read_transport = transport
+            # (Casts, not isinstance: uvloop's transports do not subclass asyncio's.)
+            handed = cast(asyncio.Transport, transport)
+            handed.pause_reading()
+            self._transport = self._read_transport = handed
             return
         self._open_transports += 1
         if self._closed:
             # Closed while this transport was coming up: data written before the close
             # still goes out, unless the close was an abort.
+            # The close itself waits a loop turn: uvloop loses track of a pipe's file
+            # object when its transport is closed inside connection_made.
+            loop = self._get_loop()
             if writes and not self._close_abort:
-                assert isinstance(transport, asyncio.WriteTransport)
+                transport = cast(asyncio.WriteTransport, transport)
                 pending = self._pending_writes
                 self._pending_writes = None
                 if pending is not None:
                     for chunk in pending.drain():
                         transport.write(chunk)
-                transport.close()
+                loop.call_soon(transport.close)
             elif writes:
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.abort()
+                loop.call_soon(cast(asyncio.WriteTransport, transport).abort)
             else:
-                transport.close()
+                loop.call_soon(transport.close)
             return
         if reads:
-            assert isinstance(transport, asyncio.ReadTransport)
-            self._read_transport = transport
+            self._read_transport = cast(asyncio.ReadTransport, transport)
         if writes:
-            assert isinstance(transport, asyncio.WriteTransport)
-            self._transport = transport
+            self._transport = transport = cast(asyncio.WriteTransport, transport)
             pending = self._pending_writes
             if pending is not None:
                 self._pending_writes = None
@@ -837,9 +858,8 @@ class BaseIOStream:
             # Still opening. A connection being established is abandoned; an existing one
             # (accepted socket, pipe) finishes opening and _connection_made closes it,
             # after sending what was written.
-            if self._abandon_opening():
-                self._attach_task = None
-                task.cancel()
+            if self._abandon_opening() and not self._cancel_opening():
+                self._close_unopened()
         elif transport is None and read_transport is None:
             self._close_unopened()
 
@@ -1121,7 +1141,18 @@ class IOStream(BaseIOStream):
         future: asyncio.Future[SSLIOStream] = ssl_stream._get_loop().create_future()
         ssl_stream._connect_future = future
         future.add_done_callback(ssl_stream._close_if_cancelled)
-        ssl_stream._begin(ssl_stream._open_upgrade(self))
+        task = self._attach_task
+        if task is not None and not self._opener_started:
+            # The plain transport was not even started (a server upgrading a stream it
+            # just accepted): skip it, and speak TLS on the socket from the first byte.
+            self._cancel_opening()
+            ssl_stream._begin(ssl_stream._open_connected(sock))
+        else:
+            if self._transport is not None:
+                # Hold incoming bytes (the peer's first handshake message) in the kernel
+                # until the TLS layer is in place.
+                cast(asyncio.Transport, self._transport).pause_reading()
+            ssl_stream._begin(ssl_stream._open_upgrade(self))
         # Detach quietly: no close callback, no error; the socket now belongs to the TLS
         # stream.
         self._close_callback = None
@@ -1202,9 +1233,15 @@ class SSLIOStream(IOStream):
         task = plain._attach_task
         if plain._transport is None and task is not None:
             await task
-        transport = plain._transport
-        if not isinstance(transport, asyncio.Transport) or transport.is_closing():
+        transport = cast(asyncio.Transport | None, plain._transport)
+        if transport is None or transport.is_closing():
             raise StreamClosedError(real_error=plain.error)
+        # Some loops (uvloop) start reading after connection_made whatever it asked for.
+        transport.pause_reading()
+        if plain._read_buffer.size:
+            raise StreamClosedError(
+                real_error=ConnectionError("data arrived before the TLS upgrade could start")
+            )
         plain._transport = plain._read_transport = None
         protocol = self.connection_protocol()
         tls_transport = await loop.start_tls(
