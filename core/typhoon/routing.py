@@ -254,22 +254,26 @@ class PathMatches(Matcher):
         self._path, self._group_count = self._reverse_template()
 
     def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
-        found = self.regex.match(request.path)
+        found = self.match_path(request.path)
         if found is None:
             return None
         if not self.regex.groups:
             return {}
+        return {"path_args": found[0], "path_kwargs": found[1]}
+
+    def match_path(self, path: str) -> tuple[list[bytes | None], dict[str, bytes | None]] | None:
+        """Match ``path`` alone: ``(path_args, path_kwargs)``, or ``None`` if no match.
+
+        The captures are %-decoded bytes (``None`` for a group that did not take part).
+        """
+        found = self.regex.match(path)
+        if found is None:
+            return None
+        if not self.regex.groups:
+            return [], {}
         if self.regex.groupindex:
-            return {
-                "path_args": [],
-                "path_kwargs": {
-                    name: _unquote_or_none(value) for name, value in found.groupdict().items()
-                },
-            }
-        return {
-            "path_args": [_unquote_or_none(value) for value in found.groups()],
-            "path_kwargs": {},
-        }
+            return [], {name: _unquote_or_none(value) for name, value in found.groupdict().items()}
+        return [_unquote_or_none(value) for value in found.groups()], {}
 
     def reverse(self, *args: Any) -> str | None:
         if self._path is None:

@@ -46,11 +46,12 @@ from typhoon.routing import (
     AnyMatches,
     DefaultHostMatches,
     HostMatches,
+    PathMatches,
     ReversibleRouter,
     ReversibleRuleRouter,
     Rule,
 )
-from typhoon.web.handler import RequestHandler
+from typhoon.web.handler import HeaderTemplate, RequestHandler
 from typhoon.web.handlers import ErrorHandler
 from typhoon.web.settings import CORE_SETTINGS, apply_debug_defaults, validate_settings
 
@@ -150,6 +151,7 @@ class Application(ReversibleRouter):
         #: Template directories searched after ``template_path`` (from plugins).
         self.template_paths: list[str] = []
         self._hooks = _HookFlags()
+        self._header_template = HeaderTemplate()
         self._background: set[asyncio.Task[Any]] = set()
         # Handlers that are waiting (kept referenced until they finish).
         self._running: set[asyncio.Task[Any]] = set()
@@ -292,7 +294,11 @@ class Application(ReversibleRouter):
 
         Unmatched requests go to ``default_handler_class`` when set, else a 404.
         """
-        route = self.default_router.find_handler(request)
+        router = self.default_router
+        rules = router.rules
+        if len(rules) == 1 and rules[0].target is self.wildcard_router:
+            router = self.wildcard_router  # no virtual hosts: skip a level
+        route = router.find_handler(request)
         if route is not None:
             return route
         settings = self.settings
@@ -309,8 +315,8 @@ class Application(ReversibleRouter):
         request: httputil.HTTPServerRequest,
         target_class: type[RequestHandler],
         target_kwargs: dict[str, Any] | None = None,
-        path_args: list[bytes] | None = None,
-        path_kwargs: dict[str, bytes] | None = None,
+        path_args: list[bytes | None] | None = None,
+        path_kwargs: dict[str, bytes | None] | None = None,
     ) -> _HandlerDelegate:
         """The message delegate that runs ``target_class`` for ``request``."""
         return _HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
@@ -344,7 +350,7 @@ class Application(ReversibleRouter):
         if log_function is not None:
             log_function(handler)
             return
-        status = handler.get_status()
+        status = handler._status_code
         if status < 400:
             level = 20
         elif status < 500:
@@ -415,6 +421,36 @@ class _ApplicationRouter(ReversibleRuleRouter):
         if isinstance(target, type) and issubclass(target, RequestHandler):
             return self.application.get_handler_delegate(request, target, **target_params)
         return super().get_target_delegate(target, request, **target_params)
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        # The common rule, a path pattern leading to a handler class, is matched inline;
+        # every other rule goes through the generic matcher/target protocol.
+        path = request.path
+        for rule in self.rules:
+            matcher = rule.matcher
+            target = rule.target
+            if (
+                type(matcher) is PathMatches
+                and isinstance(target, type)
+                and issubclass(target, RequestHandler)
+            ):
+                found = matcher.match_path(path)
+                if found is None:
+                    continue
+                return self.application.get_handler_delegate(
+                    request, target, rule.target_kwargs, *found
+                )
+            params = matcher.match(request)
+            if params is None:
+                continue
+            if rule.target_kwargs:
+                params["target_kwargs"] = rule.target_kwargs
+            delegate = self.get_target_delegate(target, request, **params)
+            if delegate is not None:
+                return delegate
+        return None
 
 
 class _Continuation:
@@ -500,8 +536,8 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         request: httputil.HTTPServerRequest,
         handler_class: type[RequestHandler],
         handler_kwargs: dict[str, Any] | None,
-        path_args: list[bytes] | None,
-        path_kwargs: dict[str, bytes] | None,
+        path_args: list[bytes | None] | None,
+        path_kwargs: dict[str, bytes | None] | None,
     ) -> None:
         self.application = application
         self.request = request
@@ -549,8 +585,16 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
                 return
         self.execute()
 
-    def _reject(self, status: int) -> None:
-        handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
+    def _reject(self, status: int, plain: bool = False) -> None:
+        """Answer ``status`` without running the handler's verb method.
+
+        The route's handler class writes the error page (so its ``write_error``
+        applies), unless it could not be created (``plain``): then the base class does.
+        """
+        if plain:
+            handler = RequestHandler(self.application, self.request)
+        else:
+            handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
         handler.send_error(status)
 
     def on_connection_close(self) -> None:
@@ -572,10 +616,21 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             static_class = settings.get("static_handler_class")
             if static_class is not None:
                 static_class.reset()
-        handler = self.handler = self.handler_class(
-            self.application, self.request, **self.handler_kwargs
-        )
-        transforms = [transform(self.request) for transform in self.application.transforms]
+        try:
+            handler = self.handler = self.handler_class(
+                self.application, self.request, **self.handler_kwargs
+            )
+        except Exception:
+            app_log.error(
+                "Uncaught exception creating %s for %r",
+                self.handler_class.__name__,
+                self.request,
+                exc_info=True,
+            )
+            self._reject(500, plain=True)
+            return None
+        factories = self.application.transforms
+        transforms = [factory(self.request) for factory in factories] if factories else []
         prepared: asyncio.Future[None] | None = None
         if self.stream_request_body:
             loop = asyncio.get_running_loop()

@@ -65,6 +65,8 @@ _REASON_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
 # An entity tag or "*" (RFC 9110, section 8.8.3).
 _ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
 
+_GET_OR_HEAD = frozenset({"GET", "HEAD"})
+
 _current_handler: contextvars.ContextVar[RequestHandler | None] = contextvars.ContextVar(
     "typhoon_current_handler", default=None
 )
@@ -86,8 +88,12 @@ def current_request() -> httputil.HTTPServerRequest | None:
     return None if handler is None else handler.request
 
 
-class _HeaderTemplate:
-    """The default response headers, rebuilt when the second (and so ``Date``) changes."""
+class HeaderTemplate:
+    """The default response headers, rebuilt when the second (and so ``Date``) changes.
+
+    Each application owns one; handlers start from a copy, so the ``Date`` value is
+    formatted once per second rather than once per response.
+    """
 
     __slots__ = ("headers", "second")
 
@@ -96,6 +102,7 @@ class _HeaderTemplate:
         self.headers = httputil.HTTPHeaders()
 
     def fresh(self) -> httputil.HTTPHeaders:
+        """A new copy of the default headers, with the current ``Date``."""
         now = time.time()
         second = int(now)
         if second != self.second:
@@ -110,13 +117,19 @@ class _HeaderTemplate:
         return self.headers.copy()
 
 
-_header_template = _HeaderTemplate()
-
-
 class _ClassInfo:
     """Facts about a handler class that do not change between its requests."""
 
-    __slots__ = ("allowed", "needs_close_callback", "resolves_user_async")
+    __slots__ = (
+        "allowed",
+        "default_etag",
+        "has_default_headers",
+        "has_initialize",
+        "has_on_finish",
+        "has_prepare",
+        "needs_close_callback",
+        "resolves_user_async",
+    )
 
     def __init__(self, cls: type[RequestHandler]) -> None:
         #: The methods the class implements, for the ``Allow`` header of a 405.
@@ -131,6 +144,17 @@ class _ClassInfo:
         )
         #: ``get_current_user`` is a coroutine function: resolve before ``prepare``.
         self.resolves_user_async = _is_async(cls.get_current_user)
+        #: ``set_default_headers`` is overridden (else calling it can be skipped).
+        self.has_default_headers = cls.set_default_headers is not RequestHandler.set_default_headers
+        # Hooks left as the base class's no-ops are not called at all.
+        self.has_initialize = cls.initialize is not RequestHandler.initialize
+        self.has_prepare = cls.prepare is not RequestHandler.prepare
+        self.has_on_finish = cls.on_finish is not RequestHandler.on_finish
+        #: Neither ``compute_etag`` nor ``set_etag_header`` is overridden.
+        self.default_etag = (
+            cls.compute_etag is RequestHandler.compute_etag
+            and cls.set_etag_header is RequestHandler.set_etag_header
+        )
 
 
 def _is_async(function: Any) -> bool:
@@ -197,7 +221,8 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             assert request.connection is not None
             connection: Any = request.connection
             connection.set_close_callback(self._on_connection_lost)
-        self.initialize(**kwargs)
+        if kwargs or info.has_initialize:
+            self.initialize(**kwargs)
 
     def initialize(self, **kwargs: Any) -> None:
         """Receive the keyword arguments of the URL rule (per-route configuration).
@@ -277,8 +302,9 @@ class RequestHandler(RenderingMixin, XsrfMixin):
 
         Cookies set so far are kept.
         """
-        self._headers = _header_template.fresh()
-        self.set_default_headers()
+        self._headers = self.application._header_template.fresh()
+        if self._info.has_default_headers:
+            self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
@@ -406,10 +432,15 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             status = self._status_code
             if (
                 status == 200
-                and self.request.method in ("GET", "HEAD")
+                and self.request.method in _GET_OR_HEAD
                 and "Etag" not in self._headers
             ):
-                self.set_etag_header()
+                if self._info.default_etag:
+                    buffer = self._write_buffer
+                    body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+                    self._headers["Etag"] = f'"{hashlib.sha1(body).hexdigest()}"'
+                else:
+                    self.set_etag_header()
                 if "If-None-Match" in self.request.headers and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
@@ -430,10 +461,13 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             connection.set_close_callback(None)
         future = self.flush(include_footers=True)
         connection.finish()
-        self._log()
+        self.application.log_request(self)
         self._finished = True
-        self.on_finish()
-        self._notify_finished()
+        info = self._info
+        if info.has_on_finish:
+            self.on_finish()
+        if self.application._hooks.request_finished:
+            self._notify_finished()
         return future
 
     def _notify_finished(self) -> None:
@@ -445,9 +479,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         # A 304 describes a representation it does not carry (RFC 9110, section 15.4.5).
         for name in ("Content-Encoding", "Content-Language", "Content-Type"):
             self.clear_header(name)
-
-    def _log(self) -> None:
-        self.application.log_request(self)
 
     def detach(self) -> Any:
         """Take over the connection's stream (for protocols that leave HTTP behind).
@@ -711,7 +742,9 @@ class RequestHandler(RenderingMixin, XsrfMixin):
 
     # --- the request cycle ----------------------------------------------------------------
 
-    async def _execute(self, transforms: list[Any], *args: bytes, **kwargs: bytes) -> None:
+    async def _execute(
+        self, transforms: list[Any], *args: bytes | None, **kwargs: bytes | None
+    ) -> None:
         """Run the request through the handler (see the module docstring)."""
         self._transforms = transforms
         token = _current_handler.set(self)
@@ -721,10 +754,14 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
             if args:
-                self.path_args = [self.decode_argument(arg) for arg in args]
+                # A group that did not take part in the match arrives as None.
+                self.path_args = [
+                    None if arg is None else self.decode_argument(arg) for arg in args
+                ]
             if kwargs:
                 self.path_kwargs = {
-                    name: self.decode_argument(value, name=name) for name, value in kwargs.items()
+                    name: None if value is None else self.decode_argument(value, name=name)
+                    for name, value in kwargs.items()
                 }
             if method not in SAFE_METHODS:
                 settings = self.application.settings
@@ -740,9 +777,10 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                     self._current_user = await self.application.plugin_manager.acall_first(
                         "resolve_current_user", handler=self, passthrough=(HTTPError, Finish)
                     )
-            result = self.prepare()
-            if result is not None:
-                await _awaitable(result)
+            if self._info.has_prepare:
+                result = self.prepare()
+                if result is not None:
+                    await _awaitable(result)
             if hooks.prepare_request and not self._finished:
                 await self.application.plugin_manager.acall_first(
                     "prepare_request",

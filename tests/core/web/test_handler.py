@@ -469,3 +469,19 @@ def test_recording_connection_is_a_connection() -> None:
         assert RecordingConnection().context.remote_ip == "127.0.0.1"
 
     asyncio.run(check())
+
+
+async def test_optional_group_that_did_not_match_arrives_as_none() -> None:
+    class Handler(RequestHandler):
+        def get(self, page: str | None) -> None:
+            self.write({"page": page})
+
+    app = make_app((r"/list(?:/(\d+))?", Handler))
+    assert (await fetch(app, "/list")).body == b'{"page": null}'
+    assert (await fetch(app, "/list/3")).body == b'{"page": "3"}'
+
+
+async def test_initialize_with_unexpected_kwargs_is_an_error() -> None:
+    app = make_app(("/", Hello, {"surprise": 1}))
+    response = await fetch(app, "/")
+    assert response.code == 500
