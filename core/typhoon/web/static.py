@@ -30,6 +30,7 @@ from __future__ import annotations
 __all__ = ["FileChunks", "StaticFileHandler"]
 
 import collections
+import contextlib
 import datetime
 import email.utils
 import hashlib
@@ -56,6 +57,8 @@ from typhoon.web.handler import RequestHandler
 _CHUNK_SIZE = 64 * 1024
 #: NTFS reads ``name:stream`` as an alternate data stream of ``name``.
 _WINDOWS = os.name == "nt"
+#: What ``_requested_range`` returns for a range that no byte of the file satisfies.
+_UNSATISFIABLE = object()
 # RFC 9110, section 14.1.1: byte-range-spec / suffix-byte-range-spec, digits only
 # (no sign, no underscore, no whitespace inside a number).
 _RANGE_RE = re.compile(r"(\d*)-(\d*)")
@@ -102,7 +105,7 @@ class StaticFileHandler(RequestHandler):
     #: The file's modification time, from :meth:`get_modified_time`.
     modified: datetime.datetime | None
 
-    def initialize(
+    def initialize(  # type: ignore[override]
         self,
         path: str | os.PathLike[str],
         default_filename: str | None = None,
@@ -149,33 +152,30 @@ class StaticFileHandler(RequestHandler):
             return
         size = self.get_content_size()
         byte_range = self._requested_range(size)
-        if byte_range == "unsatisfiable":
+        start: int | None = None
+        end: int | None = None
+        length = size
+        if byte_range is _UNSATISFIABLE:
             # RFC 9110, section 15.5.17: say how long the representation is.
             self.set_status(416)
             self.set_header("Content-Type", "text/plain")
             self.set_header("Content-Range", f"bytes */{size}")
             return
-        if byte_range is None:
-            start = end = None
-            length = size
-        else:
+        if isinstance(byte_range, tuple) and byte_range[1] - byte_range[0] != size:
             start, end = byte_range
             length = end - start
-            if length != size:
-                # RFC 9110, section 14.4: Content-Range names the last byte, inclusive.
-                self.set_status(206)
-                self.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
-            else:
-                start = end = None
+            # RFC 9110, section 14.4: Content-Range names the last byte, inclusive.
+            self.set_status(206)
+            self.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         self.set_header("Content-Length", length)
         if include_body:
             await self._send(self.get_content(self.absolute_path, start, end), length)
 
     # --- the request -----------------------------------------------------------------
 
-    def _requested_range(self, size: int) -> tuple[int, int] | str | None:
+    def _requested_range(self, size: int) -> tuple[int, int] | object | None:
         """The ``(start, end)`` bytes to send (``end`` exclusive), ``None`` for the whole
-        representation, or ``"unsatisfiable"``.
+        representation, or ``_UNSATISFIABLE``.
 
         One range only: a request for several, or one that does not parse, is answered
         with the whole representation, as RFC 9110 (section 14.2) allows. An
@@ -198,13 +198,13 @@ class StaticFileHandler(RequestHandler):
             # A suffix range: the last N bytes. "-0" asks for nothing at all.
             suffix = int(last)
             if suffix == 0 or size == 0:
-                return "unsatisfiable"
+                return _UNSATISFIABLE
             return max(size - suffix, 0), size
         start = int(first)
         if last and int(last) < start:
             return None  # invalid range-spec: ignore the header (section 14.1.1)
         if start >= size:
-            return "unsatisfiable"
+            return _UNSATISFIABLE
         end = size if not last else min(int(last) + 1, size)
         return start, end
 
@@ -232,10 +232,8 @@ class StaticFileHandler(RequestHandler):
         """
         if isinstance(content, bytes):
             self.write(content[:length])
-            try:
+            with contextlib.suppress(StreamClosedError):  # the client may have left
                 await self.flush()
-            except StreamClosedError:
-                pass  # the client went away; nothing is left to answer
             return
         remaining = length
         if isinstance(content, AsyncIterable):
