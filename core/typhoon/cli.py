@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any, TextIO
@@ -44,6 +44,8 @@ from typhoon.plugins import PluginManager
 CommandResult = int | None | Awaitable[int | None]
 
 _PROG = "typhoon"
+#: Seconds between a worker's checks that its parent process is still there.
+_ORPHAN_CHECK_INTERVAL = 0.5
 
 
 class CommandLine:
@@ -112,6 +114,13 @@ async def _finish(awaitable: Awaitable[int | None]) -> int | None:
     return await awaitable
 
 
+def _say(message: str) -> None:
+    """Write ``typhoon: <message>`` to stderr in one write, so that the lines of several
+    worker processes sharing the stream never interleave."""
+    sys.stderr.write(f"{_PROG}: {message}\n")
+    sys.stderr.flush()
+
+
 # --- loading an application ---------------------------------------------------------------
 
 
@@ -161,7 +170,7 @@ def _plugins_command(plugin_manager: PluginManager) -> Callable[[argparse.Namesp
         try:
             plugin_manager.check_pending()
         except PluginError as exc:
-            print(f"{_PROG}: warning: {exc}", file=sys.stderr)
+            _say(f"warning: {exc}")
         infos = plugin_manager.list_plugins()
         if args.json:
             json.dump([info.as_dict() for info in infos], sys.stdout, indent=2)
@@ -325,15 +334,37 @@ def _run_command(args: argparse.Namespace) -> int:
         sockets = netutil.bind_sockets(args.port, address=args.host)
     except OSError as exc:
         raise _listen_error(args.host, args.port, exc) from exc
-    process.fork_processes(args.processes)
+    parent = os.getpid()
+    try:
+        process.fork_processes(args.processes)
+    except KeyboardInterrupt:
+        if os.getpid() != parent:
+            raise
+        # Ctrl+C reaches the whole process group: the workers are stopping gracefully,
+        # so the parent only waits for them instead of restarting them.
+        _wait_for_children()
+        return 0
+    finally:
+        if os.getpid() == parent:
+            for sock in sockets:
+                sock.close()
 
     def start() -> Any:
         server = httpserver.HTTPServer(app)
         server.add_sockets(sockets)
         return server
 
-    asyncio.run(_serve(app, start, where, None))
+    asyncio.run(_serve(app, start, where, None, parent=parent))
     return 0
+
+
+def _wait_for_children() -> None:
+    """Reap every child process of this one (they are all stopping)."""
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
 
 
 def _optional(module: str, flag: str, extra: str | None) -> ModuleType:
@@ -367,37 +398,77 @@ def _listen_error(host: str, port: int, exc: OSError) -> ConfigurationError:
 
 
 async def _serve(
-    app: Any, start: Callable[[], Any], where: str, reloader: ModuleType | None
+    app: Any,
+    start: Callable[[], Any],
+    where: str,
+    reloader: ModuleType | None,
+    parent: int | None = None,
 ) -> None:
-    """Start the plugins, start serving, wait for SIGINT/SIGTERM, then stop in order."""
+    """Start the plugins, start serving, wait for SIGINT/SIGTERM, then stop in order.
+
+    A worker started by ``--processes`` passes its ``parent`` process id: it also stops
+    when that parent is gone (killed with SIGTERM, say), instead of serving on orphaned.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     plugin_manager = getattr(app, "plugin_manager", None)
     if not isinstance(plugin_manager, PluginManager):
         plugin_manager = None
-    with _stop_on_signals(loop, stop):
+    async with _stop_when_orphaned(parent, stop):
+        with _stop_on_signals(loop, stop):
+            await _serve_until(app, start, where, reloader, stop, plugin_manager)
+
+
+@contextlib.asynccontextmanager
+async def _stop_when_orphaned(parent: int | None, stop: asyncio.Event) -> AsyncIterator[None]:
+    """While inside, set ``stop`` once this process's parent is no longer ``parent``."""
+    if parent is None:
+        yield
+        return
+
+    async def watch() -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(_ORPHAN_CHECK_INTERVAL)
+        stop.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def _serve_until(
+    app: Any,
+    start: Callable[[], Any],
+    where: str,
+    reloader: ModuleType | None,
+    stop: asyncio.Event,
+    plugin_manager: PluginManager | None,
+) -> None:
+    """Run the plugins' startup, serve until ``stop`` is set, then stop and shut down."""
+    if plugin_manager is not None:
+        await plugin_manager.run_startup(app)
+    try:
+        server = start()
+        if reloader is not None:
+            reloader.start()
+        _say(f"serving on {where} (press Ctrl+C to stop)")
+        await stop.wait()
+        _say("stopping")
+        stop_server = getattr(server, "stop", None)
+        if callable(stop_server):
+            stop_server()
+        close_all = getattr(server, "close_all_connections", None)
+        if callable(close_all):
+            result = close_all()
+            if inspect.isawaitable(result):
+                await result
+    finally:
         if plugin_manager is not None:
-            await plugin_manager.run_startup(app)
-        try:
-            server = start()
-            if reloader is not None:
-                reloader.start()
-            print(
-                f"{_PROG}: serving on {where} (press Ctrl+C to stop)", file=sys.stderr, flush=True
-            )
-            await stop.wait()
-            print(f"{_PROG}: stopping", file=sys.stderr, flush=True)
-            stop_server = getattr(server, "stop", None)
-            if callable(stop_server):
-                stop_server()
-            close_all = getattr(server, "close_all_connections", None)
-            if callable(close_all):
-                result = close_all()
-                if inspect.isawaitable(result):
-                    await result
-        finally:
-            if plugin_manager is not None:
-                await plugin_manager.run_shutdown(app)
+            await plugin_manager.run_shutdown(app)
 
 
 @contextlib.contextmanager
@@ -440,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             plugin_manager = PluginManager()
         for warning in caught:
-            print(f"{_PROG}: warning: {warning.message}", file=sys.stderr)
+            _say(f"warning: {warning.message}")
         if plugin_manager.trace_calls:
             enable_pretty_logging()
             logging.getLogger("typhoon.plugins").setLevel(logging.DEBUG)
@@ -458,10 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         plugin_manager.call_each("register_commands", cli=cli)
         return cli.run(argv)
     except (TyphoonError, OSError) as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
-        print(f"{_PROG}: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
 
 

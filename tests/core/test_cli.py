@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import importlib.util
 import json
 import os
@@ -520,8 +522,9 @@ def typhoon_process(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def read_line_until(process: subprocess.Popen[bytes], marker: str) -> list[str]:
-    """Read stderr lines until one contains ``marker``; bounded by DEADLINE.
+def read_stderr(process: subprocess.Popen[bytes], marker: str | None, count: int = 1) -> list[str]:
+    """Read stderr until ``marker`` appeared on ``count`` complete lines, or (``marker``
+    None) until end of file; bounded by DEADLINE. Returns the lines read so far.
 
     Reads the pipe unbuffered (os.read), so that select() sees every byte not yet read.
     """
@@ -529,17 +532,25 @@ def read_line_until(process: subprocess.Popen[bytes], marker: str) -> list[str]:
     fd = process.stderr.fileno()
     data = b""
     deadline = time.monotonic() + DEADLINE
-    while marker.encode() not in data and time.monotonic() < deadline:
+
+    def done() -> bool:
+        complete = data[: data.rfind(b"\n") + 1]
+        return marker is not None and complete.count(marker.encode()) >= count
+
+    while not done() and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         chunk = os.read(fd, 4096) if ready else b""
         if not chunk:
+            if marker is None and ready:
+                return data.decode().splitlines()
             break
         data += chunk
     lines = data.decode().splitlines()
-    if marker.encode() not in data or not data.endswith(b"\n"):
+    if not done():
         process.kill()
         process.wait(DEADLINE)
-        raise AssertionError(f"no line containing {marker!r}; got {lines}")
+        wanted = f"{count} line(s) containing {marker!r}" if marker else "end of file"
+        raise AssertionError(f"no {wanted}; got {lines}")
     return lines
 
 
@@ -550,7 +561,7 @@ def test_run_serves_until_a_signal_then_stops_in_order(tmp_path: Path, signum: i
     port = free_port()
     process = typhoon_process(tmp_path, "run", "cliapp_served:app", "--port", str(port))
     try:
-        before = read_line_until(process, "serving on")
+        before = read_stderr(process, "serving on")
         assert before == [
             "plugin startup",
             f"typhoon: serving on http://127.0.0.1:{port} (press Ctrl+C to stop)",
@@ -597,3 +608,159 @@ def test_console_script_is_installed_and_reports_its_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("typhoon 0.")
+
+
+# --- with the real web layer -----------------------------------------------------------------
+
+WEB_APP = r"""
+import os
+
+from typhoon.httpserver import HTTPServer
+from typhoon.web import Application, RequestHandler
+
+
+class MainHandler(RequestHandler):
+    def get(self):
+        self.write(f"pid {os.getpid()}")
+
+
+class UserHandler(RequestHandler):
+    def get(self, uid):
+        self.write(uid)
+
+
+class AdminHandler(RequestHandler):
+    def get(self):
+        self.write("admin")
+
+
+class WithListen(Application):
+    # Application.listen as Tornado defines it, used while the web layer has none.
+    def listen(self, port, address="", **kwargs):
+        server = HTTPServer(self, **kwargs)
+        server.listen(port, address)
+        return server
+
+
+Served = Application if hasattr(Application, "listen") else WithListen
+app = Served(
+    [(r"/", MainHandler), (r"/user/(\d+)", UserHandler, {}, "user")], load_entrypoints=False
+)
+app.add_handlers(r"admin\.example\.com$", [(r"/", AdminHandler, None, "admin")])
+"""
+
+needs_http_server = pytest.mark.skipif(
+    importlib.util.find_spec("typhoon.httpserver") is None, reason="no HTTP server yet"
+)
+
+
+def get(port: int, path: str = "/") -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+@needs_http_server
+def test_routes_of_a_real_application(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (app_dir / "cliapp_web.py").write_text(WEB_APP)
+    assert main(["routes", "--json", "cliapp_web:app"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "host": r"admin\.example\.com$",
+            "pattern": "/$",
+            "target": "cliapp_web.AdminHandler",
+            "name": "admin",
+        },
+        {"host": "*", "pattern": "/$", "target": "cliapp_web.MainHandler", "name": None},
+        {
+            "host": "*",
+            "pattern": r"/user/(\d+)$",
+            "target": "cliapp_web.UserHandler",
+            "name": "user",
+        },
+    ]
+
+
+@needs_http_server
+def test_run_serves_a_real_application(tmp_path: Path) -> None:
+    (tmp_path / "cliapp_web.py").write_text(WEB_APP)
+    port = free_port()
+    process = typhoon_process(tmp_path, "run", "cliapp_web:app", "--port", str(port))
+    try:
+        read_stderr(process, "serving on")
+        assert get(port) == (200, f"pid {process.pid}")
+        assert get(port, "/user/42") == (200, "42")
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=DEADLINE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(DEADLINE)
+    assert process.returncode == 0
+
+
+def start_workers(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    (tmp_path / "cliapp_web.py").write_text(WEB_APP)
+    env = {**os.environ, "TYPHOON_PLUGINS": "", "PYTHONWARNINGS": "error"}
+    arguments = ["run", "cliapp_web:app", "--processes", "2", "--port", str(port)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "typhoon", *arguments],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, like a shell job
+    )
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(DEADLINE)
+    assert process.stderr is not None
+    process.stderr.close()
+
+
+@needs_http_server
+@pytest.mark.skipif(sys.platform == "win32", reason="fork_processes is POSIX only")
+def test_processes_serve_and_stop_together_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_workers(tmp_path, port)
+    try:
+        started = read_stderr(process, "serving on", count=2)
+        assert started[0].endswith("Starting 2 processes")
+        pids = {get(port)[1] for _ in range(4)}
+        assert pids <= {f"pid {pid}" for pid in range(process.pid + 1, process.pid + 1000)}
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl+C in a terminal does
+        rest = read_stderr(process, None)
+        assert process.wait(DEADLINE) == 0
+    finally:
+        stop_group(process)
+    assert rest.count("typhoon: stopping") == 2
+    assert not any("Traceback" in line or "restarting" in line for line in rest)
+
+
+@needs_http_server
+@pytest.mark.skipif(sys.platform == "win32", reason="fork_processes is POSIX only")
+def test_workers_stop_when_the_parent_is_terminated(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_workers(tmp_path, port)
+    try:
+        read_stderr(process, "serving on", count=2)
+        process.send_signal(signal.SIGTERM)  # the parent only, as `kill PID` does
+        assert process.wait(DEADLINE) == -signal.SIGTERM
+        # The stderr pipe reaches end of file once every worker has exited.
+        rest = read_stderr(process, None)
+    finally:
+        stop_group(process)
+    assert rest.count("typhoon: stopping") == 2
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", port), timeout=DEADLINE),
+    ):
+        pass
