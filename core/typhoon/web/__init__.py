@@ -10,7 +10,10 @@ the code lives in modules with one responsibility each:
 * :mod:`typhoon.web.application` -- ``Application`` and the plugin hooks;
 * :mod:`typhoon.web.settings` -- the settings the core understands;
 * :mod:`typhoon.web.decorators`, :mod:`typhoon.web.handlers` -- ``@authenticated`` and
-  friends, ``RedirectHandler``, ``ErrorHandler``, ``FallbackHandler``.
+  friends, ``RedirectHandler``, ``ErrorHandler``, ``FallbackHandler``;
+* :mod:`typhoon.web.static` -- ``StaticFileHandler``;
+* :mod:`typhoon.web.transforms` -- ``OutputTransform``, ``GZipContentEncoding``;
+* :mod:`typhoon.web.uimodules` -- ``UIModule``, ``TemplateModule``.
 
 Exceptions come from :mod:`typhoon.errors` and are re-exported here under Tornado's
 names (``HTTPError``, ``Finish``, ``MissingArgumentError``).
@@ -25,10 +28,15 @@ __all__ = [
     "ErrorHandler",
     "FallbackHandler",
     "Finish",
+    "GZipContentEncoding",
     "HTTPError",
     "MissingArgumentError",
+    "OutputTransform",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
+    "TemplateModule",
+    "UIModule",
     "URLSpec",
     "addslash",
     "authenticated",
@@ -55,3 +63,6 @@ from typhoon.web.cookies import (
 from typhoon.web.decorators import addslash, authenticated, removeslash, stream_request_body
 from typhoon.web.handler import RequestHandler, current_handler, current_request
 from typhoon.web.handlers import ErrorHandler, FallbackHandler, RedirectHandler
+from typhoon.web.static import StaticFileHandler
+from typhoon.web.transforms import GZipContentEncoding, OutputTransform
+from typhoon.web.uimodules import TemplateModule, UIModule

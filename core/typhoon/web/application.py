@@ -124,8 +124,13 @@ class Application(ReversibleRouter):
 
     #: Dotted names of the plugin modules that implement core features (static files,
     #: compression, ...). They are registered first, so installed and explicit
-    #: plugins run before them.
-    builtin_plugins: tuple[str, ...] = ()
+    #: plugins run before them. Named here rather than imported: they sit in the
+    #: assembly layer, above this one (``typhoon._builtin.BUILTIN_PLUGINS``).
+    builtin_plugins: tuple[str, ...] = (
+        "typhoon._builtin.static",
+        "typhoon._builtin.compression",
+        "typhoon._builtin.uimodules",
+    )
 
     def __init__(
         self,

@@ -60,8 +60,9 @@ _WINDOWS = os.name == "nt"
 #: What ``_requested_range`` returns for a range that no byte of the file satisfies.
 _UNSATISFIABLE = object()
 # RFC 9110, section 14.1.1: byte-range-spec / suffix-byte-range-spec, digits only
-# (no sign, no underscore, no whitespace inside a number).
-_RANGE_RE = re.compile(r"(\d*)-(\d*)")
+# (no sign, no underscore, no whitespace inside a number). Positions beyond 19 digits
+# cannot address a file; such a header is ignored rather than parsed into a huge int.
+_RANGE_RE = re.compile(r"(\d{0,19})-(\d{0,19})")
 
 #: What :meth:`StaticFileHandler.get_content` may produce: all the bytes at once, or
 #: pieces from a plain or an asynchronous iterable.
