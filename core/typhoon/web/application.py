@@ -30,27 +30,23 @@ from __future__ import annotations
 __all__ = ["Application"]
 
 import asyncio
-import contextvars
 import importlib
 import inspect
+import socket
 import types
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from typhoon import httputil
-from typhoon.concurrent import convert_yielded, future_set_result_unless_cancelled
-from typhoon.errors import HTTPInputError, PluginError
-from typhoon.log import access_log, app_log, gen_log
+from typhoon.concurrent import convert_yielded
+from typhoon.errors import PluginError
+from typhoon.httpserver import HTTPServer
+from typhoon.ioloop import IOLoop
+from typhoon.log import access_log, app_log
+from typhoon.netutil import bind_sockets
 from typhoon.plugins import PluginManager
-from typhoon.routing import (
-    AnyMatches,
-    DefaultHostMatches,
-    HostMatches,
-    PathMatches,
-    ReversibleRouter,
-    ReversibleRuleRouter,
-    Rule,
-)
+from typhoon.routing import AnyMatches, DefaultHostMatches, HostMatches, ReversibleRouter, Rule
+from typhoon.web._dispatch import ApplicationRouter, HandlerDelegate, Route, uses_default_dispatch
 from typhoon.web.handler import HeaderTemplate, RequestHandler
 from typhoon.web.handlers import ErrorHandler
 from typhoon.web.settings import CORE_SETTINGS, apply_debug_defaults, validate_settings
@@ -158,10 +154,12 @@ class Application(ReversibleRouter):
         self._hooks = _HookFlags()
         self._header_template = HeaderTemplate()
         self._background: set[asyncio.Task[Any]] = set()
+        self._servers: list[HTTPServer] = []
+        self._default_dispatch = uses_default_dispatch(self, Application)
         # Handlers that are waiting (kept referenced until they finish).
         self._running: set[asyncio.Task[Any]] = set()
-        self.wildcard_router = _ApplicationRouter(self, handlers)
-        self.default_router = _ApplicationRouter(self, [Rule(AnyMatches(), self.wildcard_router)])
+        self.wildcard_router = ApplicationRouter(self, handlers)
+        self.default_router = ApplicationRouter(self, [Rule(AnyMatches(), self.wildcard_router)])
         #: The plugin manager whose hooks this application calls.
         self.plugin_manager = self._make_plugin_manager(plugins or (), load_entrypoints)
         self._apply_plugin_settings()
@@ -267,10 +265,67 @@ class Application(ReversibleRouter):
         await self.plugin_manager.run_startup(self)
 
     async def shutdown(self) -> None:
-        """Run the plugins' ``shutdown`` hooks and wait for background hook calls."""
+        """Stop the servers :meth:`listen` started, wait for background work, then run
+        the plugins' ``shutdown`` hooks (once per :meth:`startup`).
+
+        Servers stop accepting; connections in progress are left to finish (use the
+        server's own ``shutdown`` for a deadline).
+        """
+        for server in self._servers:
+            server.stop()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.plugin_manager.run_shutdown(self)
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        *,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int | None = None,
+        flags: int | None = None,
+        reuse_port: bool = False,
+        **kwargs: Any,
+    ) -> HTTPServer:
+        """Serve this application on ``port`` with a new :class:`~typhoon.httpserver.HTTPServer`.
+
+        ``kwargs`` go to the server (``xheaders``, ``ssl_options``, ``max_body_size``,
+        ...); the other arguments to :func:`~typhoon.netutil.bind_sockets`. The
+        sockets are bound now, so a port in use raises here. When plugins implement
+        ``prepare_event_loop`` or ``startup``, connections are accepted only once
+        :meth:`startup` has completed on the event loop.
+
+        Returns:
+            The server, for ``stop()`` or a graceful ``shutdown()``.
+        """
+        server = HTTPServer(self, **kwargs)
+        bind_options: dict[str, Any] = {"family": family, "flags": flags, "reuse_port": reuse_port}
+        if backlog is not None:
+            bind_options["backlog"] = backlog
+        sockets = bind_sockets(port, address=address, **bind_options)
+        self._servers.append(server)
+        manager = self.plugin_manager
+        if manager.has_implementations("startup") or manager.has_implementations(
+            "prepare_event_loop"
+        ):
+            loop = IOLoop.current()
+            assert loop is not None
+            loop.spawn_callback(self._serve_after_startup, server, sockets)
+        else:
+            server.add_sockets(sockets)
+        return server
+
+    async def _serve_after_startup(self, server: HTTPServer, sockets: list[socket.socket]) -> None:
+        try:
+            await self.startup()
+        except Exception:
+            app_log.error("Application startup failed; not accepting connections", exc_info=True)
+            for sock in sockets:
+                sock.close()
+            server.stop()
+            return
+        server.add_sockets(sockets)
 
     # --- routing --------------------------------------------------------------------------
 
@@ -281,7 +336,7 @@ class Application(ReversibleRouter):
         constructor (which apply to every host).
         """
         host_matcher = HostMatches(host_pattern)
-        rule = Rule(host_matcher, _ApplicationRouter(self, host_handlers))
+        rule = Rule(host_matcher, ApplicationRouter(self, host_handlers))
         self.default_router.rules.insert(-1, rule)
         if self.default_host is not None:
             self.wildcard_router.add_rules(
@@ -292,6 +347,32 @@ class Application(ReversibleRouter):
         """Append an output transform class (applied to every later response)."""
         self.transforms.append(transform_class)
 
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        """Begin a request on a connection: it is routed when its head arrives."""
+        if self._default_dispatch:
+            return HandlerDelegate(
+                self, None, RequestHandler, None, None, None, request_conn, server_conn
+            )
+        return super().start_request(server_conn, request_conn)
+
+    def _match_route(
+        self, request: httputil.HTTPServerRequest
+    ) -> Route | httputil.HTTPMessageDelegate:
+        router = self.default_router
+        rules = router.rules
+        if len(rules) == 1 and rules[0].target is self.wildcard_router:
+            router = self.wildcard_router  # no virtual hosts: skip a level
+        route = router.match_route(request)
+        if route is not None:
+            return route
+        settings = self.settings
+        default_class = settings.get("default_handler_class")
+        if default_class:
+            return default_class, settings.get("default_handler_args") or {}, None, None
+        return ErrorHandler, {"status_code": 404}, None, None
+
     def find_handler(
         self, request: httputil.HTTPServerRequest, **kwargs: Any
     ) -> httputil.HTTPMessageDelegate:
@@ -299,21 +380,10 @@ class Application(ReversibleRouter):
 
         Unmatched requests go to ``default_handler_class`` when set, else a 404.
         """
-        router = self.default_router
-        rules = router.rules
-        if len(rules) == 1 and rules[0].target is self.wildcard_router:
-            router = self.wildcard_router  # no virtual hosts: skip a level
-        route = router.find_handler(request)
-        if route is not None:
-            return route
-        settings = self.settings
-        if settings.get("default_handler_class"):
-            return self.get_handler_delegate(
-                request,
-                settings["default_handler_class"],
-                settings.get("default_handler_args") or {},
-            )
-        return self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
+        route = self._match_route(request)
+        if type(route) is tuple:
+            return self.get_handler_delegate(request, *route)
+        return route  # type: ignore[return-value]
 
     def get_handler_delegate(
         self,
@@ -322,9 +392,9 @@ class Application(ReversibleRouter):
         target_kwargs: dict[str, Any] | None = None,
         path_args: list[bytes | None] | None = None,
         path_kwargs: dict[str, bytes | None] | None = None,
-    ) -> _HandlerDelegate:
+    ) -> HandlerDelegate:
         """The message delegate that runs ``target_class`` for ``request``."""
-        return _HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
+        return HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
 
     def reverse_url(self, name: str, *args: Any) -> str:
         """The URL path of the rule called ``name``, with ``args`` in its groups.
@@ -340,7 +410,7 @@ class Application(ReversibleRouter):
     def __call__(self, request: httputil.HTTPServerRequest) -> Awaitable[None] | None:
         """Serve a complete request (the pre-delegate interface): route and run it."""
         delegate = self.find_handler(request)
-        assert isinstance(delegate, _HandlerDelegate)
+        assert isinstance(delegate, HandlerDelegate)
         return delegate.execute()
 
     # --- per request ----------------------------------------------------------------------
@@ -406,242 +476,3 @@ def _adapter(converter: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], asyn
         return asyncio.ensure_future(converter(value))
 
     return convert
-
-
-class _ApplicationRouter(ReversibleRuleRouter):
-    """A rule router whose ``RequestHandler`` targets become handler delegates."""
-
-    def __init__(self, application: Application, rules: Sequence[Any] | None = None) -> None:
-        self.application = application
-        super().__init__(rules)
-
-    def process_rule(self, rule: Rule) -> Rule:
-        if isinstance(rule.target, list | tuple):
-            rule.target = _ApplicationRouter(self.application, rule.target)
-        return super().process_rule(rule)
-
-    def get_target_delegate(
-        self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
-    ) -> httputil.HTTPMessageDelegate | None:
-        if isinstance(target, type) and issubclass(target, RequestHandler):
-            return self.application.get_handler_delegate(request, target, **target_params)
-        return super().get_target_delegate(target, request, **target_params)
-
-    def find_handler(
-        self, request: httputil.HTTPServerRequest, **kwargs: Any
-    ) -> httputil.HTTPMessageDelegate | None:
-        # The common rule, a path pattern leading to a handler class, is matched inline;
-        # every other rule goes through the generic matcher/target protocol.
-        path = request.path
-        for rule in self.rules:
-            matcher = rule.matcher
-            target = rule.target
-            if (
-                type(matcher) is PathMatches
-                and isinstance(target, type)
-                and issubclass(target, RequestHandler)
-            ):
-                found = matcher.match_path(path)
-                if found is None:
-                    continue
-                return self.application.get_handler_delegate(
-                    request, target, rule.target_kwargs, *found
-                )
-            params = matcher.match(request)
-            if params is None:
-                continue
-            if rule.target_kwargs:
-                params["target_kwargs"] = rule.target_kwargs
-            delegate = self.get_target_delegate(target, request, **params)
-            if delegate is not None:
-                return delegate
-        return None
-
-
-class _Continuation:
-    """Resumes a coroutine that was started outside a task, inside one.
-
-    The coroutine already yielded ``pending`` (the future it waits on); the task drives
-    the rest, forwarding values and thrown exceptions (cancellation) unchanged.
-    """
-
-    __slots__ = ("coro", "pending")
-
-    def __init__(self, coro: Any, pending: Any) -> None:
-        self.coro = coro
-        self.pending = pending
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        coro = self.coro
-        to_yield = self.pending
-        self.pending = None
-        while True:
-            try:
-                yield to_yield
-            except BaseException as exc:  # forwarded into the coroutine, not swallowed
-                try:
-                    to_yield = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = coro.send(None)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _continue(continuation: _Continuation) -> Any:
-    return await continuation
-
-
-def _run_eagerly(application: Application, coro: Any) -> asyncio.Future[Any] | None:
-    """Start ``coro`` now, in a fresh context; wrap it in a task only if it waits.
-
-    Returns the task, or ``None`` when the coroutine finished without waiting.
-    """
-    context = contextvars.copy_context()
-    try:
-        pending = context.run(coro.send, None)
-    except StopIteration:
-        return None
-    task = asyncio.get_running_loop().create_task(
-        _continue(_Continuation(coro, pending)), context=context
-    )
-    running = application._running
-    running.add(task)
-
-    def done(task: asyncio.Task[Any]) -> None:
-        running.discard(task)
-        # _execute handles its own errors; anything left is a bug worth a log line.
-        if not task.cancelled() and task.exception() is not None:
-            app_log.error("Uncaught exception in request handler", exc_info=task.exception())
-
-    task.add_done_callback(done)
-    return task
-
-
-class _HandlerDelegate(httputil.HTTPMessageDelegate):
-    """Collects a request's body (or streams it) and runs its handler."""
-
-    __slots__ = (
-        "application",
-        "chunks",
-        "handler",
-        "handler_class",
-        "handler_kwargs",
-        "path_args",
-        "path_kwargs",
-        "request",
-        "stream_request_body",
-    )
-
-    def __init__(
-        self,
-        application: Application,
-        request: httputil.HTTPServerRequest,
-        handler_class: type[RequestHandler],
-        handler_kwargs: dict[str, Any] | None,
-        path_args: list[bytes | None] | None,
-        path_kwargs: dict[str, bytes | None] | None,
-    ) -> None:
-        self.application = application
-        self.request = request
-        self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or {}
-        self.path_args = path_args or []
-        self.path_kwargs = path_kwargs or {}
-        self.chunks: list[bytes] | None = []
-        self.handler: RequestHandler | None = None
-        self.stream_request_body = handler_class._stream_request_body
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        if self.stream_request_body:
-            return self.execute()
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self.stream_request_body:
-            assert self.handler is not None
-            return self.handler.data_received(chunk)
-        if self.chunks is not None:
-            self.chunks.append(chunk)
-        return None
-
-    def finish(self) -> None:
-        if self.stream_request_body:
-            assert self.handler is not None
-            if self.handler._body_future is not None:
-                future_set_result_unless_cancelled(self.handler._body_future, None)
-            return
-        chunks = self.chunks or ()
-        self.chunks = None
-        request = self.request
-        if chunks:
-            request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            try:
-                request._parse_body()
-            except HTTPInputError as exc:
-                gen_log.warning("Malformed request body from %s: %s", request.remote_ip, exc)
-                self._reject(exc.status_code)
-                return
-        self.execute()
-
-    def _reject(self, status: int, plain: bool = False) -> None:
-        """Answer ``status`` without running the handler's verb method.
-
-        The route's handler class writes the error page (so its ``write_error``
-        applies), unless it could not be created (``plain``): then the base class does.
-        """
-        if plain:
-            handler = RequestHandler(self.application, self.request)
-        else:
-            handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
-        handler.send_error(status)
-
-    def on_connection_close(self) -> None:
-        if self.stream_request_body:
-            if self.handler is not None:
-                self.handler.on_connection_close()
-        else:
-            self.chunks = None
-
-    def execute(self) -> Awaitable[None] | None:
-        """Instantiate the handler and start it; the awaitable (streaming only) resolves
-        once ``prepare`` has run, so the body is not read before the handler is ready."""
-        settings = self.application.settings
-        if not settings.get("compiled_template_cache", True):
-            with RequestHandler._template_loader_lock:
-                for loader in RequestHandler._template_loaders.values():
-                    loader.reset()
-        if not settings.get("static_hash_cache", True):
-            static_class = settings.get("static_handler_class")
-            if static_class is not None:
-                static_class.reset()
-        try:
-            handler = self.handler = self.handler_class(
-                self.application, self.request, **self.handler_kwargs
-            )
-        except Exception:
-            app_log.error(
-                "Uncaught exception creating %s for %r",
-                self.handler_class.__name__,
-                self.request,
-                exc_info=True,
-            )
-            self._reject(500, plain=True)
-            return None
-        factories = self.application.transforms
-        transforms = [factory(self.request) for factory in factories] if factories else []
-        prepared: asyncio.Future[None] | None = None
-        if self.stream_request_body:
-            loop = asyncio.get_running_loop()
-            prepared = handler._prepared_future = loop.create_future()
-            handler._body_future = loop.create_future()
-        _run_eagerly(
-            self.application, handler._execute(transforms, *self.path_args, **self.path_kwargs)
-        )
-        return prepared

@@ -302,7 +302,11 @@ class RequestHandler(RenderingMixin, XsrfMixin):
 
         Cookies set so far are kept.
         """
-        self._headers = self.application._header_template.fresh()
+        template = self.application._header_template
+        if int(time.time()) == template.second:
+            self._headers = template.headers.copy()
+        else:
+            self._headers = template.fresh()
         if self._info.has_default_headers:
             self.set_default_headers()
         self._write_buffer: list[bytes] = []

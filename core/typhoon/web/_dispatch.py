@@ -1,0 +1,376 @@
+"""The request path of an Application: routing to a handler class and running it.
+
+Layer 5 (web), private to ``typhoon.web.application``. Imports ``typhoon.httputil``,
+``typhoon.routing``, ``typhoon.concurrent``, ``typhoon.errors``, ``typhoon.log`` and
+``typhoon.web.handler``; the ``Application`` type is named for the checker only.
+
+Strategy. Every request costs the same fixed work, so this path does as little as it
+can:
+
+* One delegate object per request. :class:`HandlerDelegate` is what the application's
+  ``start_request`` returns: it builds the request when the head arrives, routes it,
+  and then itself collects the body and runs the handler. Only when a route leads
+  somewhere else (a nested application, a plain callable) does it forward the
+  message to that target's delegate.
+* Routes are plain tuples ``(handler_class, initialize_kwargs, path_args,
+  path_kwargs)``; the common rule (a path pattern leading to a handler class) is
+  matched inline, other rules through the generic ``Matcher`` protocol.
+* The handler's ``_execute`` coroutine is started directly in a copy of the current
+  context (:func:`run_eagerly`). A handler that never waits finishes without the event
+  loop scheduling anything; one that waits continues in a task created at that point,
+  in the same context.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_eagerly"]
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Generator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from typhoon import httputil
+from typhoon.concurrent import future_set_result_unless_cancelled
+from typhoon.errors import HTTPInputError
+from typhoon.log import app_log, gen_log
+from typhoon.routing import PathMatches, ReversibleRuleRouter, Router, Rule
+from typhoon.web.handler import RequestHandler
+
+if TYPE_CHECKING:
+    from typhoon.web.application import Application
+
+#: A matched handler: its class, ``initialize`` keyword arguments, and the path
+#: captures (positional and named; ``None`` when the pattern has none).
+Route = tuple[
+    type[RequestHandler],
+    "dict[str, Any] | None",
+    "list[bytes | None] | None",
+    "dict[str, bytes | None] | None",
+]
+
+
+class ApplicationRouter(ReversibleRuleRouter):
+    """A rule router whose ``RequestHandler`` targets become handler delegates."""
+
+    def __init__(self, application: Application, rules: Sequence[Any] | None = None) -> None:
+        self.application = application
+        super().__init__(rules)
+
+    def process_rule(self, rule: Rule) -> Rule:
+        """Turn a list target into a nested router of the same application."""
+        if isinstance(rule.target, list | tuple):
+            rule.target = ApplicationRouter(self.application, rule.target)
+        return super().process_rule(rule)
+
+    def get_target_delegate(
+        self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        """A handler class runs in a handler delegate; other targets as for any router."""
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            return self.application.get_handler_delegate(request, target, **target_params)
+        return super().get_target_delegate(target, request, **target_params)
+
+    def match_route(
+        self, request: httputil.HTTPServerRequest
+    ) -> Route | httputil.HTTPMessageDelegate | None:
+        """The first rule's answer: a :data:`Route`, another target's delegate, or ``None``."""
+        path = request.path
+        for rule in self.rules:
+            matcher = rule.matcher
+            target = rule.target
+            if (
+                type(matcher) is PathMatches
+                and isinstance(target, type)
+                and issubclass(target, RequestHandler)
+            ):
+                regex = matcher.regex
+                if not regex.groups:
+                    # No captures: a plain match is all that is needed.
+                    if regex.match(path) is None:
+                        continue
+                    return target, rule.target_kwargs, None, None
+                found = matcher.match_path(path)
+                if found is None:
+                    continue
+                args, kwargs = found
+                return target, rule.target_kwargs, args, kwargs
+            params = matcher.match(request)
+            if params is None:
+                continue
+            if type(target) is ApplicationRouter:
+                # Nested rules of this application: route without building delegates.
+                route = target.match_route(request)
+                if route is not None:
+                    return route
+                continue
+            if rule.target_kwargs:
+                params["target_kwargs"] = rule.target_kwargs
+            delegate = self.get_target_delegate(target, request, **params)
+            if delegate is not None:
+                return delegate
+        return None
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        """The delegate of the first matching rule, or ``None``."""
+        route = self.match_route(request)
+        if type(route) is tuple:
+            return self.application.get_handler_delegate(request, *route)
+        return route  # type: ignore[return-value]
+
+
+class _Continuation:
+    """Resumes, inside a task, a coroutine that was started outside one.
+
+    The coroutine already yielded ``pending`` (the future it waits on); the task drives
+    the rest, forwarding values and thrown exceptions (cancellation) unchanged.
+    """
+
+    __slots__ = ("coro", "pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro = self.coro
+        to_yield = self.pending
+        self.pending = None
+        while True:
+            try:
+                yield to_yield
+            except BaseException as exc:  # forwarded into the coroutine, not swallowed
+                try:
+                    to_yield = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _continue(continuation: _Continuation) -> Any:
+    return await continuation
+
+
+def run_eagerly(running: set[asyncio.Task[Any]], coro: Any) -> asyncio.Task[Any] | None:
+    """Start ``coro`` now, in a copy of the current context; make a task only if it waits.
+
+    The task is kept in ``running`` until it ends. Returns the task, or ``None`` when
+    the coroutine finished without waiting.
+    """
+    context = contextvars.copy_context()
+    try:
+        pending = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    task = asyncio.get_running_loop().create_task(
+        _continue(_Continuation(coro, pending)), context=context
+    )
+    running.add(task)
+
+    def done(task: asyncio.Task[Any]) -> None:
+        running.discard(task)
+        # _execute handles its own errors; anything left is a bug worth a log line.
+        if not task.cancelled() and task.exception() is not None:
+            app_log.error("Uncaught exception in request handler", exc_info=task.exception())
+
+    task.add_done_callback(done)
+    return task
+
+
+class HandlerDelegate(httputil.HTTPMessageDelegate):
+    """Receives one request for an application and runs its handler.
+
+    Made either with the request already routed (``Application.get_handler_delegate``)
+    or, with ``request=None`` and the connection, before the head arrives: it then
+    routes the request itself and forwards everything to another delegate when the
+    route is not a handler.
+    """
+
+    __slots__ = (
+        "application",
+        "chunks",
+        "connection",
+        "forward",
+        "handler",
+        "handler_class",
+        "handler_kwargs",
+        "path_args",
+        "path_kwargs",
+        "request",
+        "server_connection",
+        "stream_request_body",
+    )
+
+    def __init__(
+        self,
+        application: Application,
+        request: httputil.HTTPServerRequest | None,
+        handler_class: type[RequestHandler],
+        handler_kwargs: dict[str, Any] | None,
+        path_args: list[bytes | None] | None,
+        path_kwargs: dict[str, bytes | None] | None,
+        connection: httputil.HTTPConnection | None = None,
+        server_connection: object = None,
+    ) -> None:
+        self.application = application
+        self.request = request
+        self.handler_class = handler_class
+        self.handler_kwargs = handler_kwargs or {}
+        self.path_args = path_args or ()
+        self.path_kwargs = path_kwargs or {}
+        self.chunks: list[bytes] | None = []
+        self.handler: RequestHandler | None = None
+        self.stream_request_body = handler_class._stream_request_body
+        self.forward: httputil.HTTPMessageDelegate | None = None
+        #: Set when the request is not routed yet: it is built from the head.
+        self.connection = connection
+        self.server_connection = server_connection
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        if self.request is None:
+            assert isinstance(start_line, httputil.RequestStartLine)
+            request = self.request = httputil.HTTPServerRequest(
+                connection=self.connection,
+                server_connection=self.server_connection,
+                start_line=start_line,
+                headers=headers,
+            )
+            route = self.application._match_route(request)
+            if type(route) is not tuple:
+                self.forward = route  # type: ignore[assignment]
+                return route.headers_received(start_line, headers)  # type: ignore[union-attr]
+            handler_class, handler_kwargs, path_args, path_kwargs = route
+            self.handler_class = handler_class
+            if handler_kwargs:
+                self.handler_kwargs = handler_kwargs
+            if path_args:
+                self.path_args = path_args
+            if path_kwargs:
+                self.path_kwargs = path_kwargs
+            if handler_class._stream_request_body:
+                self.stream_request_body = True
+                return self.execute()
+            return None
+        if self.stream_request_body:
+            return self.execute()
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.forward is not None:
+            return self.forward.data_received(chunk)
+        if self.stream_request_body:
+            assert self.handler is not None
+            return self.handler.data_received(chunk)
+        if self.chunks is not None:
+            self.chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        if self.forward is not None:
+            self.forward.finish()
+            return
+        if self.stream_request_body:
+            assert self.handler is not None
+            if self.handler._body_future is not None:
+                future_set_result_unless_cancelled(self.handler._body_future, None)
+            return
+        chunks = self.chunks
+        self.chunks = None
+        if chunks:
+            request = self.request
+            assert request is not None
+            request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                request._parse_body()
+            except HTTPInputError as exc:
+                gen_log.warning("Malformed request body from %s: %s", request.remote_ip, exc)
+                self._reject(exc.status_code)
+                return
+        self.execute()
+
+    def on_connection_close(self) -> None:
+        if self.forward is not None:
+            self.forward.on_connection_close()
+        elif self.stream_request_body:
+            if self.handler is not None:
+                self.handler.on_connection_close()
+        else:
+            self.chunks = None
+
+    def _reject(self, status: int, plain: bool = False) -> None:
+        """Answer ``status`` without running the handler's verb method.
+
+        The route's handler class writes the error page (so its ``write_error``
+        applies), unless it could not be created (``plain``): then the base class does.
+        """
+        assert self.request is not None
+        if plain:
+            handler = RequestHandler(self.application, self.request)
+        else:
+            handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
+        handler.send_error(status)
+
+    def execute(self) -> Awaitable[None] | None:
+        """Create the handler and start it.
+
+        For streaming handlers, the returned future resolves once ``prepare`` has run,
+        so the connection reads no body before the handler is ready for it.
+        """
+        application = self.application
+        request = self.request
+        assert request is not None
+        settings = application.settings
+        if not settings.get("compiled_template_cache", True):
+            with RequestHandler._template_loader_lock:
+                for loader in RequestHandler._template_loaders.values():
+                    loader.reset()
+        if not settings.get("static_hash_cache", True):
+            static_class = settings.get("static_handler_class")
+            if static_class is not None:
+                static_class.reset()
+        try:
+            handler = self.handler = self.handler_class(application, request, **self.handler_kwargs)
+        except Exception:
+            app_log.error(
+                "Uncaught exception creating %s for %r",
+                self.handler_class.__name__,
+                request,
+                exc_info=True,
+            )
+            self._reject(500, plain=True)
+            return None
+        factories = application.transforms
+        transforms = [factory(request) for factory in factories] if factories else []
+        prepared: asyncio.Future[None] | None = None
+        if self.stream_request_body:
+            loop = asyncio.get_running_loop()
+            prepared = handler._prepared_future = loop.create_future()
+            handler._body_future = loop.create_future()
+        run_eagerly(
+            application._running,
+            handler._execute(transforms, *self.path_args, **self.path_kwargs),
+        )
+        return prepared
+
+
+def uses_default_dispatch(application: Application, base: type[Router]) -> bool:
+    """Whether ``application``'s class keeps the routing entry points of ``base``.
+
+    A subclass that overrides ``find_handler`` or ``get_handler_delegate`` is routed
+    through them (the generic path) so its overrides are honoured.
+    """
+    cls = type(application)
+    return all(
+        getattr(cls, name) is getattr(base, name)
+        for name in ("find_handler", "get_handler_delegate", "start_request")
+    )
