@@ -1,0 +1,876 @@
+"""The HTTP/1.1 server connection as an asyncio protocol: the server's fast path.
+
+Layer 4 (private to ``typhoon.httpserver``): imports :mod:`typhoon.http1proto`,
+:mod:`typhoon.http1connection`, :mod:`typhoon.httputil`, :mod:`typhoon.iostream`,
+:mod:`typhoon.concurrent`, :mod:`typhoon.errors`, :mod:`typhoon.log` and the standard
+library.
+
+Strategy. :class:`WireServerConnection` is the protocol of the accepted socket's
+transport: ``data_received`` feeds :class:`~typhoon.http1proto.HTTP1ServerProtocol`
+and the events it returns are dispatched to the application's delegates in the same
+call, so a request that arrives in one segment and is answered synchronously costs one
+pass through Python and one ``send`` (the response bytes of a pass are joined). There
+is no stream, no read future and no task per request. The protocol object decides
+everything about HTTP (framing, limits, keep-alive, pipelining order); this module
+adds the deadlines, flow control and the delegate calls.
+
+Deadlines are totals per phase and cost nothing per request: one timer per connection
+stays armed at the earliest deadline that may matter, and when it fires it either acts
+or re-arms for the current deadline. The head phase (``header_timeout``) starts when
+the connection waits for a request, so an idle keep-alive connection and a client
+trickling its head are cut by the same deadline; the body phase starts with the body.
+
+Back pressure: while a delegate's awaitable is pending, or the application has not
+finished its response, nothing more is parsed; received bytes wait in the protocol
+object and reading stops once a chunk's worth is waiting. Writes return futures that
+are already resolved unless the transport asked us to pause.
+
+Each request gets a :class:`WireRequestConnection`, an
+:class:`~typhoon.http1connection.HTTP1Connection` whose methods act on this protocol;
+its ``detach`` turns the transport into an :class:`~typhoon.iostream.IOStream` (for
+WebSocket), handing over any bytes already received.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ServerSettings", "TransportView", "WireRequestConnection", "WireServerConnection"]
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from typhoon.concurrent import convert_yielded
+from typhoon.errors import HTTPInputError, HTTPOutputError, StreamClosedError
+from typhoon.http1connection import (
+    TIMEOUT_RESPONSE,
+    GzipMessageDelegate,
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+    closed_future,
+    error_response,
+)
+from typhoon.http1proto import (
+    NEED_DATA,
+    PAUSED,
+    Data,
+    EndOfMessage,
+    HTTP1ServerProtocol,
+    Request,
+    State,
+)
+from typhoon.httputil import (
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from typhoon.iostream import IOStream, SSLIOStream
+from typhoon.log import app_log, gen_log
+
+# Deadline phases.
+_NONE = 0
+_HEAD = 1
+_BODY = 2
+
+_IDLE = State.IDLE
+_MUST_CLOSE = State.MUST_CLOSE
+_SWITCHED = State.SWITCHED_PROTOCOL
+
+#: After an error response, how long to keep reading (and discarding) before the close,
+#: so the client reads the response instead of a reset (RFC 9112, section 9.6).
+_LINGER_SECONDS = 2.0
+#: ... and how many bytes at most.
+_LINGER_BYTES = 1024 * 1024
+#: How long ``close`` lets a graceful close (TLS close_notify) take before aborting.
+_CLOSE_GRACE = 1.0
+
+
+class ServerSettings:
+    """What every connection of one server shares (kept once, not per connection)."""
+
+    __slots__ = (
+        "body_timeout",
+        "chunk_size",
+        "connections",
+        "decompress",
+        "delegate",
+        "done",
+        "draining",
+        "header_timeout",
+        "loop",
+        "max_body_size",
+        "max_header_size",
+        "no_keep_alive",
+        "params",
+    )
+
+    def __init__(
+        self,
+        delegate: HTTPServerConnectionDelegate,
+        params: HTTP1ConnectionParameters,
+        max_body_size: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.delegate = delegate
+        self.params = params
+        self.loop = loop
+        self.no_keep_alive = params.no_keep_alive
+        self.chunk_size = params.chunk_size
+        self.max_header_size = params.max_header_size
+        self.header_timeout = params.header_timeout
+        self.body_timeout = params.body_timeout
+        self.max_body_size = max_body_size
+        self.decompress = params.decompress
+        #: Set by a graceful shutdown: finish the current exchange, then close.
+        self.draining = False
+        #: The resolved future that writes return when nothing is pending.
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.done.set_result(None)
+        #: Open connections (the server's registry).
+        self.connections: set[WireServerConnection] = set()
+
+
+class WireServerConnection(asyncio.Protocol):
+    """One server-side HTTP/1.1 connection, driven by its transport's callbacks.
+
+    This is the ``server_conn`` object delegates receive in ``start_request``.
+    """
+
+    __slots__ = (
+        "_body_timeout",
+        "_busy",
+        "_closed_waiter",
+        "_closing",
+        "_deadline",
+        "_drain_waiters",
+        "_in_loop",
+        "_lingering",
+        "_msg",
+        "_msg_open",
+        "_out",
+        "_parked",
+        "_phase",
+        "_proto",
+        "_read_paused",
+        "_req",
+        "_settings",
+        "_timer",
+        "_timer_at",
+        "_transport",
+        "_waiting",
+        "_write_paused",
+        "context",
+    )
+
+    def __init__(self, settings: ServerSettings, context: Any) -> None:
+        self._settings = settings
+        #: The connection context (``remote_ip``, ``protocol``) requests read.
+        self.context = context
+        self._transport: asyncio.Transport | None = None
+        self._proto = HTTP1ServerProtocol(
+            max_header_size=settings.max_header_size,
+            max_body_size=settings.max_body_size,
+            chunk_size=settings.chunk_size,
+            no_keep_alive=settings.no_keep_alive,
+        )
+        self._req: WireRequestConnection | None = None
+        self._msg: HTTPMessageDelegate | None = None
+        # A request's message is being received (head seen, end not yet).
+        self._msg_open = False
+        # A delegate's awaitable is pending: nothing is dispatched until it completes.
+        self._busy = False
+        # Inside _process: writes are collected and sent as one at the end of the pass.
+        self._in_loop = False
+        # The protocol object waits for our response (or a detach) before parsing on.
+        self._parked = False
+        # The connection is closing (or closed, or detached): dispatch nothing more.
+        self._closing = False
+        # After an error response: reading and discarding until the close.
+        self._lingering = False
+        self._out: list[bytes] = []
+        self._phase = _NONE
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._read_paused = False
+        self._write_paused = False
+        self._waiting = 0
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self._body_timeout = settings.body_timeout
+
+    # --- asyncio protocol callbacks --------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._settings.connections.add(self)
+        if self._settings.draining:
+            self._close()
+            return
+        self._process()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            if self._lingering:
+                self._waiting += len(data)
+                if self._waiting > _LINGER_BYTES:
+                    self._end_linger()
+            return
+        self._proto.receive_data(data)
+        if self._busy or self._in_loop or self._parked:
+            self._hold(len(data))
+            return
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        if self._closing:
+            if self._lingering:
+                self._end_linger()
+            return None
+        self._proto.receive_data(b"")
+        # Requests received in full are still dispatched (and answered if the answer
+        # is immediate); then the connection closes, as a stream would, so that the
+        # application learns of the close (set_close_callback, on_connection_close).
+        self._process()
+        self._close()
+        return None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._closing = True
+        self._lingering = False
+        self._disarm()
+        self._release_writers(exc)
+        settings = self._settings
+        settings.connections.discard(self)
+        req = self._req
+        msg = self._msg
+        self._req = None
+        self._msg = None
+        if req is not None and not req._finished:
+            req._finished = True
+            if msg is not None and self._msg_open:
+                self._msg_open = False
+                try:
+                    msg.on_connection_close()
+                except Exception:
+                    app_log.error("Exception in on_connection_close", exc_info=True)
+            callback = req._close_callback
+            if callback is not None:
+                req._close_callback = None
+                try:
+                    callback()
+                except Exception:
+                    app_log.error("Exception in connection close callback", exc_info=True)
+        waiter = self._closed_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._transport is not None:
+            self._transport = None
+            try:
+                settings.delegate.on_close(self)
+            except Exception:
+                app_log.error("Exception in on_close", exc_info=True)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._release_writers(None)
+
+    # --- the dispatch loop -----------------------------------------------------------
+
+    def _hold(self, size: int) -> None:
+        """Bytes arrived while parsing is suspended: stop reading once enough wait."""
+        self._waiting += size
+        if self._waiting > self._settings.chunk_size and not self._read_paused:
+            transport = self._transport
+            if transport is not None:
+                self._read_paused = True
+                transport.pause_reading()
+
+    def _process(self) -> None:
+        """Dispatch every event the received bytes allow, in order."""
+        if self._busy or self._in_loop or self._closing:
+            return
+        self._in_loop = True
+        self._parked = False
+        self._waiting = 0
+        next_event = self._proto.next_event
+        result: Any = None
+        try:
+            while True:
+                event = next_event()
+                kind = type(event)
+                if kind is Request:
+                    result = self._start(event)  # type: ignore[arg-type]
+                elif kind is Data:
+                    result = self._msg.data_received(event.data)  # type: ignore[union-attr]
+                elif kind is EndOfMessage:
+                    self._phase = _NONE
+                    self._msg_open = False
+                    self._msg.finish()  # type: ignore[union-attr]
+                    if self._halted():
+                        return
+                    continue
+                elif event is NEED_DATA:
+                    self._need_data()
+                    return
+                elif event is PAUSED:
+                    # Our response (or a detach after a protocol switch) comes first.
+                    self._parked = True
+                    return
+                else:
+                    # ConnectionClosed: the client closed between requests.
+                    self._close()
+                    return
+                if result is not None:
+                    # Flow control: nothing more is dispatched until it completes.
+                    self._await(result)
+                    return
+                if self._halted():
+                    return
+        except HTTPInputError as exc:
+            # From the protocol object, or from body decoding and parsing.
+            self._reject(exc)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._in_loop = False
+            out = self._out
+            if out:
+                transport = self._transport
+                if transport is not None and not transport.is_closing():
+                    transport.write(out[0] if len(out) == 1 else b"".join(out))
+                out.clear()
+
+    def _halted(self) -> bool:
+        """Whether a delegate call just closed or detached the connection."""
+        return self._closing
+
+    def _start(self, event: Request) -> Awaitable[None] | None:
+        """Hand a request head to a new delegate."""
+        settings = self._settings
+        req = WireRequestConnection(self, event.method == "HEAD")
+        self._req = req
+        self._msg_open = True
+        self._phase = _NONE
+        self._body_timeout = settings.body_timeout
+        msg = settings.delegate.start_request(self, req)
+        if settings.decompress:
+            msg = GzipMessageDelegate(msg, settings.chunk_size, settings.max_body_size)
+        self._msg = msg
+        return msg.headers_received(event.start_line, event.headers)
+
+    def _await(self, result: Any) -> None:
+        try:
+            future = convert_yielded(result)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._busy = True
+        future.add_done_callback(self._delegate_done)
+
+    def _delegate_done(self, future: asyncio.Future[Any]) -> None:
+        self._busy = False
+        if future.cancelled():
+            self._close()
+            return
+        exc = future.exception()
+        if self._closing:
+            return
+        if exc is not None:
+            if isinstance(exc, HTTPInputError):
+                self._reject(exc)
+            else:
+                self._fail(exc)
+            return
+        self._resume_reading()
+        self._process()
+
+    def _need_data(self) -> None:
+        settings = self._settings
+        proto = self._proto
+        if self._msg_open:
+            # Waiting for body bytes.
+            if proto.client_waiting_for_continue and proto.our_state is _IDLE:
+                # RFC 9110, section 10.1.1: ask for the body now that the request
+                # passed its checks (a declared oversize body already got 413).
+                self._out.append(proto.send_continue())
+            if self._phase != _BODY:
+                self._phase = _BODY
+                timeout = self._body_timeout
+                if timeout is not None:
+                    self._set_deadline(timeout)
+        else:
+            if settings.draining and not proto.trailing_data[0]:
+                # Graceful shutdown: an idle connection closes now.
+                self._close()
+                return
+            if self._phase != _HEAD:
+                self._phase = _HEAD
+                timeout = settings.header_timeout
+                if timeout is not None:
+                    self._set_deadline(timeout)
+        if self._read_paused:
+            self._resume_reading()
+
+    # --- deadlines -------------------------------------------------------------------
+
+    def _set_deadline(self, timeout: float) -> None:
+        loop = self._settings.loop
+        deadline = loop.time() + timeout
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or self._timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = deadline
+            self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _disarm(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._lingering:
+            self._end_linger()
+            return
+        phase = self._phase
+        if self._closing or phase == _NONE:
+            return
+        loop = self._settings.loop
+        if loop.time() < self._deadline:
+            self._timer_at = self._deadline
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+            return
+        proto = self._proto
+        if phase == _HEAD and not proto.trailing_data[0]:
+            # An idle keep-alive connection: close quietly (RFC 9112, section 9.5).
+            self._close()
+            return
+        gen_log.info(
+            "Timeout reading the request %s from %s",
+            "head" if phase == _HEAD else "body",
+            getattr(self.context, "remote_ip", None),
+        )
+        if proto.our_state is _IDLE:
+            self._write_now(TIMEOUT_RESPONSE)
+        self._linger()
+
+    # --- errors and closing ----------------------------------------------------------
+
+    def _reject(self, exc: HTTPInputError) -> None:
+        """Answer a protocol violation (or a limit) with its status, then close."""
+        if self._closing:
+            return
+        gen_log.info("Bad HTTP request from %s: %s", getattr(self.context, "remote_ip", None), exc)
+        proto = self._proto
+        if proto.our_state is _IDLE:
+            self._write_now(error_response(proto, exc.status_code))
+        self._linger()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The application raised: log it, answer 500 if nothing was sent, close."""
+        if self._closing:
+            return
+        app_log.error(
+            "Uncaught exception serving %s", getattr(self.context, "remote_ip", None), exc_info=exc
+        )
+        proto = self._proto
+        if proto.our_state is _IDLE and proto.their_state is not _SWITCHED:
+            self._write_now(error_response(proto, 500))
+        self._linger()
+
+    def _write_now(self, data: bytes) -> None:
+        """Send ``data`` after anything collected in this pass."""
+        transport = self._transport
+        out = self._out
+        if transport is None or transport.is_closing():
+            out.clear()
+            return
+        if out:
+            out.append(data)
+            data = b"".join(out)
+            out.clear()
+        transport.write(data)
+
+    def _linger(self) -> None:
+        """Close after an error response without losing it to a reset.
+
+        Closing with unread request bytes in the kernel's buffer makes it send a reset,
+        which can destroy the response before the client reads it. So: send our FIN,
+        keep reading and discarding for a bounded time and size, then close.
+        """
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        self._closing = True
+        self._lingering = True
+        self._waiting = 0
+        self._resume_reading()
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.abort()
+                return
+        loop = self._settings.loop
+        self._disarm()
+        self._timer_at = loop.time() + _LINGER_SECONDS
+        self._timer = loop.call_at(self._timer_at, self._on_timer)
+
+    def _end_linger(self) -> None:
+        """Lingering is over: close, or abort if the client is not reading our response."""
+        self._lingering = False
+        transport = self._transport
+        if transport is None:
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
+
+    def _close(self) -> None:
+        """Close after sending what was written."""
+        self._closing = True
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            if self._out:
+                self._write_now(b"")
+            transport.close()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> asyncio.Future[None]:
+        """Send (or collect) ``data``; the future says when to write more."""
+        if data:
+            if self._in_loop:
+                self._out.append(data)
+            else:
+                transport = self._transport
+                if transport is None:
+                    return closed_future()
+                transport.write(data)
+        if self._write_paused:
+            future: asyncio.Future[None] = self._settings.loop.create_future()
+            waiters = self._drain_waiters
+            if waiters is None:
+                waiters = self._drain_waiters = []
+            waiters.append(future)
+            return future
+        return self._settings.done
+
+    def _release_writers(self, exc: BaseException | None) -> None:
+        waiters = self._drain_waiters
+        if not waiters:
+            return
+        self._drain_waiters = None
+        for future in waiters:
+            if future.done():
+                continue
+            if self._transport is None or exc is not None:
+                future.set_exception(StreamClosedError(real_error=exc))
+                future.exception()
+            else:
+                future.set_result(None)
+
+    def _resume_reading(self) -> None:
+        if self._read_paused:
+            self._read_paused = False
+            transport = self._transport
+            if transport is not None:
+                transport.resume_reading()
+
+    def _detach(self, req: WireRequestConnection) -> IOStream:
+        transport = self._transport
+        if req is not self._req or transport is None or self._closing:
+            raise StreamClosedError()
+        if self._out:
+            self._write_now(b"")
+        self._closing = True
+        self._disarm()
+        self._req = None
+        self._msg = None
+        self._msg_open = False
+        self._settings.connections.discard(self)
+        leftover, eof = self._proto.trailing_data
+        self._transport = None
+        stream = adopt_transport(transport)
+        protocol = stream.connection_protocol()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        if leftover:
+            protocol.data_received(leftover)
+        if eof:
+            protocol.eof_received()
+        try:
+            self._settings.delegate.on_close(self)
+        except Exception:
+            app_log.error("Exception in on_close", exc_info=True)
+        return stream
+
+    # --- server-wide control ---------------------------------------------------------
+
+    def is_idle(self) -> bool:
+        """True when no request is in progress."""
+        return not self._msg_open and (self._req is None or self._req._finished)
+
+    def start_draining(self) -> None:
+        """Graceful shutdown: close now if idle, else after the current exchange."""
+        if self._closing:
+            return
+        if self.is_idle() and not self._busy and not self._proto.trailing_data[0]:
+            self._close()
+
+    async def close(self) -> None:
+        """Close the connection (abruptly if a request is in progress) and wait for it."""
+        transport = self._transport
+        if transport is None:
+            return
+        waiter = self._closed_waiter
+        if waiter is None:
+            waiter = self._closed_waiter = self._settings.loop.create_future()
+        if self.is_idle() and not self._lingering:
+            self._close()
+            try:
+                # A TLS close waits for the client's close_notify; do not wait long.
+                await asyncio.wait_for(asyncio.shield(waiter), _CLOSE_GRACE)
+                return
+            except TimeoutError:
+                pass
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abort()
+        await waiter
+
+
+def adopt_transport(transport: asyncio.Transport) -> IOStream:
+    """An :class:`IOStream` (or :class:`SSLIOStream`) for a transport already connected.
+
+    The stream is created without opening anything (its hand-over mode, as for
+    ``start_tls``); the caller connects it with ``connection_protocol()``.
+    """
+    sock: Any = transport.get_extra_info("socket")
+    ssl_object = transport.get_extra_info("ssl_object")
+    stream: IOStream
+    if ssl_object is not None:
+        tls = SSLIOStream.__new__(SSLIOStream)
+        tls._handoff = True
+        SSLIOStream.__init__(tls, sock, ssl_options=ssl_object.context, server_side=True)
+        tls._handshake_done = True
+        stream = tls
+    else:
+        stream = IOStream.__new__(IOStream)
+        stream._handoff = True
+        IOStream.__init__(stream, sock)
+    stream._handoff = False
+    return stream
+
+
+class WireRequestConnection(HTTP1Connection):
+    """The :class:`HTTP1Connection` of one request on a :class:`WireServerConnection`."""
+
+    __slots__ = ("_close_callback", "_finished", "_head", "_wire")
+
+    def __init__(self, wire: WireServerConnection, head: bool = False) -> None:
+        # Deliberately not calling HTTP1Connection.__init__: there is no stream.
+        self._wire = wire
+        # A HEAD request: body bytes the application writes are dropped.
+        self._head = head
+        self._finished = False
+        self._close_callback: Callable[[], object] | None = None
+
+    is_client = False
+
+    @property
+    def context(self) -> Any:  # type: ignore[override]
+        """The connection context (``remote_ip``, ``protocol``, ``address``)."""
+        return self._wire.context
+
+    @property
+    def params(self) -> HTTP1ConnectionParameters:  # type: ignore[override]
+        """The connection parameters of the server."""
+        return self._wire._settings.params
+
+    @property
+    def no_keep_alive(self) -> bool:  # type: ignore[override]
+        """Whether the server closes connections after each request."""
+        return self._wire._settings.no_keep_alive
+
+    @property
+    def stream(self) -> TransportView:  # type: ignore[override]
+        """A view of the connection (``closed()``, ``get_extra_info``, ``socket``...)."""
+        return TransportView(self._wire)
+
+    def read_response(self, delegate: HTTPMessageDelegate) -> Any:
+        """Not available: the server reads requests itself on this connection."""
+        raise HTTPOutputError("the server reads requests on this connection itself")
+
+    def write_headers(
+        self,
+        start_line: RequestStartLine | ResponseStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
+        """Write the response head (and the first piece of the body, if given).
+
+        Raises:
+            HTTPOutputError: the response is not valid here (see
+                :meth:`typhoon.http1proto.HTTP1ServerProtocol.send_response`).
+        """
+        wire = self._wire
+        if self is not wire._req or wire._closing:
+            return closed_future()
+        if wire._settings.draining and "Connection" not in headers:
+            headers["Connection"] = "close"
+        data = wire._proto.send_response(
+            start_line.code,  # type: ignore[union-attr]
+            headers,
+            reason=start_line.reason or None,  # type: ignore[union-attr]
+            body=b"" if self._head or chunk is None else chunk,
+        )
+        return wire._send(data)
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        """Write a piece of the response body.
+
+        Raises:
+            HTTPOutputError: more than the declared ``Content-Length``, or a body on a
+                response that cannot have one.
+        """
+        wire = self._wire
+        if self is not wire._req or wire._closing:
+            return closed_future()
+        if self._head:
+            # RFC 9110, section 9.3.2: the answer to HEAD has no content.
+            return wire._send(b"")
+        return wire._send(wire._proto.send_data(chunk))
+
+    def finish(self) -> asyncio.Future[None]:  # type: ignore[override]
+        """End the response; the connection then carries on with the next request.
+
+        Raises:
+            HTTPOutputError: fewer bytes were written than the declared
+                ``Content-Length``.
+        """
+        wire = self._wire
+        if self is not wire._req or wire._closing:
+            return closed_future()
+        proto = wire._proto
+        self._close_callback = None
+        if proto.our_state is _SWITCHED:
+            # A 101 (or a 2xx to CONNECT) has no body to end; detach comes next.
+            self._finished = True
+            return wire._settings.done
+        future = wire._send(proto.send_end())
+        self._finished = True
+        wire._parked = False
+        if proto.our_state is _MUST_CLOSE:
+            # Not reusable: the client asked to close, or its body was not read to the
+            # end (the rest is never read, so the delegate will not get it).
+            wire._msg_open = False
+            wire._close()
+        elif not wire._in_loop:
+            # Carry on with pipelined requests on the next loop pass, so that a
+            # detach right after finish still comes first.
+            wire._settings.loop.call_soon(wire._process)
+        return future
+
+    def set_close_callback(self, callback: Callable[[], object] | None) -> None:
+        """Call ``callback()`` if the connection closes before the response is finished."""
+        self._close_callback = None if self._finished else callback
+
+    def close(self) -> None:
+        """Close the connection now (a response in progress is cut)."""
+        wire = self._wire
+        transport = wire._transport
+        if transport is not None:
+            if self._finished:
+                wire._close()
+            else:
+                wire._closing = True
+                transport.abort()
+
+    def detach(self) -> IOStream:
+        """Take the connection over as an :class:`IOStream`; HTTP processing stops.
+
+        Bytes received past the request are handed to the stream.
+
+        Raises:
+            StreamClosedError: the connection is closed or this request is over.
+        """
+        return self._wire._detach(self)
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Change the deadline for the whole body of this request."""
+        wire = self._wire
+        if self is not wire._req:
+            return
+        wire._body_timeout = timeout
+        if wire._phase == _BODY:
+            wire._set_deadline(timeout)
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Change the body size limit of this request (before its body is read)."""
+        wire = self._wire
+        if self is not wire._req:
+            return
+        wire._proto.set_max_body_size(max_body_size)
+        msg = wire._msg
+        if isinstance(msg, GzipMessageDelegate):
+            msg.set_max_body_size(max_body_size)
+
+
+class TransportView:
+    """The part of a stream's interface that makes sense while the server owns it."""
+
+    __slots__ = ("_wire",)
+
+    def __init__(self, wire: WireServerConnection) -> None:
+        self._wire = wire
+
+    def closed(self) -> bool:
+        """Whether the connection is closed."""
+        transport = self._wire._transport
+        return transport is None or transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Transport information: ``peername``, ``sockname``, ``ssl_object``, ``peercert``."""
+        transport = self._wire._transport
+        if transport is None:
+            return default
+        return transport.get_extra_info(name, default)
+
+    @property
+    def socket(self) -> Any:
+        """The transport's socket (for options; reading and writing belong to the server)."""
+        return self.get_extra_info("socket")
+
+    def fileno(self) -> int:
+        """The socket's descriptor, or -1 once closed."""
+        sock = self.socket
+        return -1 if sock is None else int(sock.fileno())
+
+    def set_nodelay(self, value: bool) -> None:
+        """Turn Nagle's algorithm off (True) or on."""
+        sock = self.socket
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(value))
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The client's TLS certificate, or None."""
+        ssl_object = self.get_extra_info("ssl_object")
+        if not isinstance(ssl_object, ssl.SSLObject):
+            return None
+        return ssl_object.getpeercert(binary_form=binary_form)

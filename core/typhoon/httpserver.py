@@ -1,0 +1,461 @@
+"""A non-blocking, single-threaded HTTP/1.1 server.
+
+Layer 4 (http): imports :mod:`typhoon.tcpserver`, :mod:`typhoon.http1connection`, the
+private :mod:`typhoon._h1wire`, :mod:`typhoon.httputil`, :mod:`typhoon.iostream`,
+:mod:`typhoon.netutil`, :mod:`typhoon.log` and the standard library.
+
+:class:`HTTPServer` takes an application in one of two forms:
+
+* an :class:`~typhoon.httputil.HTTPServerConnectionDelegate` (such as
+  ``typhoon.web.Application``), which receives each request head and body as they
+  arrive and answers through ``request.connection``;
+* a plain callable ``request_callback(request)`` receiving a complete
+  :class:`~typhoon.httputil.HTTPServerRequest` (body read and parsed), which answers
+  through ``request.connection.write_headers`` / ``write`` / ``finish``::
+
+      def handle(request):
+          body = b"Hello"
+          request.connection.write_headers(
+              ResponseStartLine("HTTP/1.1", 200, "OK"),
+              HTTPHeaders({"Content-Length": str(len(body))}),
+              body,
+          )
+          request.connection.finish()
+
+      server = HTTPServer(handle)
+      server.listen(8888)
+
+Connections accepted by the server run on their asyncio transport directly (see
+:mod:`typhoon._h1wire`); a subclass that overrides :meth:`HTTPServer.handle_stream` gets
+each connection as a stream instead, served by
+:class:`~typhoon.http1connection.HTTP1ServerConnection`. Both enforce the same HTTP
+rules, which live in :mod:`typhoon.http1proto`.
+
+Beyond Tornado: :meth:`HTTPServer.shutdown` stops gracefully (stop accepting, let the
+requests in progress finish within a deadline, close idle keep-alive connections, then
+close the rest).
+"""
+
+from __future__ import annotations
+
+__all__ = ["HTTPServer"]
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from typhoon._h1wire import ServerSettings, WireServerConnection
+from typhoon.http1connection import HTTP1ConnectionParameters, HTTP1ServerConnection
+from typhoon.httputil import (
+    HTTPConnection,
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    HTTPServerRequest,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from typhoon.iostream import IOStream, SSLIOStream
+from typhoon.log import gen_log
+from typhoon.netutil import is_valid_ip
+from typhoon.tcpserver import TCPServer
+
+#: Tornado's default ``idle_connection_timeout``: one hour.
+_DEFAULT_IDLE_TIMEOUT = 3600.0
+#: TLS handshakes must complete within this (or the idle timeout, if shorter).
+_TLS_HANDSHAKE_TIMEOUT = 60.0
+#: A closing TLS connection waits this long for the client's close_notify.
+_TLS_SHUTDOWN_TIMEOUT = 5.0
+_DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
+
+_RequestCallback = Callable[[HTTPServerRequest], object]
+
+
+class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
+    """An HTTP/1.1 server (HTTP/1.0 clients are served too).
+
+    Args:
+        request_callback: an :class:`~typhoon.httputil.HTTPServerConnectionDelegate`
+            (an ``Application``) or a callable taking an
+            :class:`~typhoon.httputil.HTTPServerRequest`.
+        no_keep_alive: close every connection after one response.
+        xheaders: trust ``X-Real-Ip`` / ``X-Forwarded-For`` for ``remote_ip`` and
+            ``X-Scheme`` / ``X-Forwarded-Proto`` for ``protocol`` (set this only
+            behind a proxy that sets them).
+        ssl_options: serve TLS: an :class:`ssl.SSLContext` or Tornado's dict
+            (``certfile``, ``keyfile``, ...).
+        protocol: force ``request.protocol`` (``"https"`` behind a TLS-terminating
+            proxy that does not send the headers above).
+        decompress_request: decode ``Content-Encoding: gzip`` request bodies.
+        chunk_size: largest body piece passed to a delegate (64 KiB).
+        max_header_size: largest request head (64 KiB); larger is answered 431 (414
+            when the request line alone is too long).
+        idle_connection_timeout: seconds a connection may wait for a request and then
+            for the rest of its head (one hour by default).
+        body_timeout: seconds allowed to receive a whole request body (no limit by
+            default).
+        max_body_size: largest request body (``max_buffer_size``, 100 MiB); larger is
+            answered 413 before it is read when its length is declared.
+        max_buffer_size: passed to streams (and the ``max_body_size`` default).
+        trusted_downstream: proxy addresses skipped in ``X-Forwarded-For``.
+
+    Raises:
+        KeyError: an ``ssl_options`` dict lacks ``certfile``.
+        ValueError: the certificate or key file does not exist.
+    """
+
+    def __init__(
+        self,
+        request_callback: HTTPServerConnectionDelegate | _RequestCallback,
+        no_keep_alive: bool = False,
+        xheaders: bool = False,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        protocol: str | None = None,
+        decompress_request: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        idle_connection_timeout: float | None = None,
+        body_timeout: float | None = None,
+        max_body_size: int | None = None,
+        max_buffer_size: int | None = None,
+        trusted_downstream: list[str] | None = None,
+    ) -> None:
+        self.initialize(
+            request_callback,
+            no_keep_alive=no_keep_alive,
+            xheaders=xheaders,
+            ssl_options=ssl_options,
+            protocol=protocol,
+            decompress_request=decompress_request,
+            chunk_size=chunk_size,
+            max_header_size=max_header_size,
+            idle_connection_timeout=idle_connection_timeout,
+            body_timeout=body_timeout,
+            max_body_size=max_body_size,
+            max_buffer_size=max_buffer_size,
+            trusted_downstream=trusted_downstream,
+        )
+
+    def initialize(
+        self,
+        request_callback: HTTPServerConnectionDelegate | _RequestCallback,
+        no_keep_alive: bool = False,
+        xheaders: bool = False,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        protocol: str | None = None,
+        decompress_request: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        idle_connection_timeout: float | None = None,
+        body_timeout: float | None = None,
+        max_body_size: int | None = None,
+        max_buffer_size: int | None = None,
+        trusted_downstream: list[str] | None = None,
+    ) -> None:
+        """Set the server up (Tornado's initialization hook; called by the constructor).
+
+        Subclasses that need other arguments override this and call it.
+        """
+        self.request_callback = request_callback
+        self.xheaders = xheaders
+        self.protocol = protocol
+        self.conn_params = HTTP1ConnectionParameters(
+            decompress=decompress_request,
+            chunk_size=chunk_size,
+            max_header_size=max_header_size,
+            header_timeout=idle_connection_timeout or _DEFAULT_IDLE_TIMEOUT,
+            max_body_size=max_body_size,
+            body_timeout=body_timeout,
+            no_keep_alive=no_keep_alive,
+        )
+        TCPServer.__init__(
+            self,
+            ssl_options=ssl_options,
+            max_buffer_size=max_buffer_size,
+            read_chunk_size=chunk_size,
+        )
+        self.trusted_downstream = trusted_downstream
+        self._trusted: frozenset[str] = frozenset(trusted_downstream or ())
+        self._connections: set[Any] = set()
+        self._settings: ServerSettings | None = None
+        self._draining = False
+        self._all_closed: asyncio.Event | None = None
+
+    # --- connections -----------------------------------------------------------------
+
+    def _context(self, address: Any, family: int, tls: bool) -> _HTTPRequestContext:
+        protocol = self.protocol or ("https" if tls else "http")
+        return _HTTPRequestContext(address, family, protocol, self._trusted)
+
+    def _wire_settings(self) -> ServerSettings:
+        settings = self._settings
+        loop = asyncio.get_running_loop()
+        if settings is None or settings.loop is not loop:
+            params = self.conn_params
+            max_body = params.max_body_size or self.max_buffer_size or _DEFAULT_MAX_BODY_SIZE
+            settings = ServerSettings(self, params, max_body, loop)
+            settings.connections = self._connections
+            settings.draining = self._draining
+            self._settings = settings
+        return settings
+
+    def _handle_connection(self, connection: socket.socket, address: Any) -> None:
+        if type(self).handle_stream is not HTTPServer.handle_stream:
+            # A subclass wants streams: serve through HTTP1ServerConnection.
+            super()._handle_connection(connection, address)
+            return
+        if self._draining:
+            connection.close()
+            return
+        settings = self._wire_settings()
+        tls = self._ssl_context
+        wire = WireServerConnection(
+            settings, self._context(address, connection.family, tls is not None)
+        )
+        self._own(self._connect(settings.loop, wire, connection, address, tls))
+
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        wire: WireServerConnection,
+        connection: socket.socket,
+        address: Any,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        try:
+            if tls is None:
+                await loop.connect_accepted_socket(lambda: wire, connection)
+            else:
+                timeout = min(_TLS_HANDSHAKE_TIMEOUT, self.conn_params.header_timeout or 60.0)
+                await loop.connect_accepted_socket(
+                    lambda: wire,
+                    connection,
+                    ssl=tls,
+                    ssl_handshake_timeout=timeout,
+                    ssl_shutdown_timeout=_TLS_SHUTDOWN_TIMEOUT,
+                )
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            # RFC 8446 section 6.2: a failed handshake ends the connection; the
+            # application never sees it.
+            gen_log.warning("Connection set-up with %s failed: %s", address, exc)
+            connection.close()
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        """Serve one connection given as a stream (used when a subclass overrides this)."""
+        sock = stream.socket
+        family = sock.family if sock is not None else socket.AF_UNSPEC
+        context = self._context(address, family, isinstance(stream, SSLIOStream))
+        conn = HTTP1ServerConnection(stream, self.conn_params, context)
+        self._connections.add(conn)
+        if self._draining:
+            conn.start_draining()
+        conn.start_serving(self)
+
+    # --- the delegate interface ------------------------------------------------------
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Return the delegate for a new request (the application's, adapted)."""
+        callback = self.request_callback
+        delegate: HTTPMessageDelegate
+        if isinstance(callback, HTTPServerConnectionDelegate):
+            delegate = callback.start_request(server_conn, request_conn)
+        else:
+            delegate = _CallableAdapter(callback, request_conn, server_conn)
+        if self.xheaders:
+            delegate = _ProxyAdapter(delegate, request_conn)
+        return delegate
+
+    def on_close(self, server_conn: object) -> None:
+        """Forget a closed connection."""
+        connections = self._connections
+        connections.discard(server_conn)
+        if not connections and self._all_closed is not None:
+            self._all_closed.set()
+
+    # --- stopping --------------------------------------------------------------------
+
+    async def close_all_connections(self) -> None:
+        """Close every open connection and wait until they are closed.
+
+        Requests in progress are cut. Call :meth:`stop` first so no new connection
+        arrives meanwhile; :meth:`shutdown` does both, gracefully.
+        """
+        for task in list(self._tasks):
+            # Connections still in their TLS handshake.
+            task.cancel()
+        while self._connections:
+            conn = next(iter(self._connections))
+            await conn.close()
+            self._connections.discard(conn)
+
+    async def shutdown(self, timeout: float | None = 30.0) -> None:
+        """Stop gracefully: no new connections, requests in progress finish, then close.
+
+        In order: stop accepting; close keep-alive connections that are idle; let each
+        connection finish the exchange in progress (its response carries
+        ``Connection: close``) and close it; after ``timeout`` seconds close whatever
+        is still open. ``None`` waits without limit.
+        """
+        self.stop()
+        self._draining = True
+        if self._settings is not None:
+            self._settings.draining = True
+        for conn in list(self._connections):
+            conn.start_draining()
+        if self._connections:
+            self._all_closed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+            except TimeoutError:
+                gen_log.info("Shutdown: closing %d connections still busy", len(self._connections))
+        await self.close_all_connections()
+
+
+class _HTTPRequestContext:
+    """What requests learn about their connection: ``remote_ip``, ``protocol``, ``address``."""
+
+    __slots__ = (
+        "_orig_protocol",
+        "_orig_remote_ip",
+        "address",
+        "address_family",
+        "protocol",
+        "remote_ip",
+        "trusted_downstream",
+    )
+
+    def __init__(
+        self, address: Any, family: int, protocol: str, trusted_downstream: frozenset[str]
+    ) -> None:
+        self.address = address
+        self.address_family = family
+        if family in (socket.AF_INET, socket.AF_INET6) and address:
+            self.remote_ip: str = address[0]
+        else:
+            # Unix sockets have no peer address worth reporting.
+            self.remote_ip = "0.0.0.0"
+        self.protocol = protocol
+        self._orig_remote_ip = self.remote_ip
+        self._orig_protocol = protocol
+        self.trusted_downstream = trusted_downstream
+
+    def __str__(self) -> str:
+        if self.address_family in (socket.AF_INET, socket.AF_INET6):
+            return self.remote_ip
+        if isinstance(self.address, bytes):
+            return self.address.decode("latin-1")
+        return str(self.address)
+
+    def _apply_xheaders(self, headers: HTTPHeaders) -> None:
+        """Take ``remote_ip`` and ``protocol`` from the proxy's headers."""
+        forwarded = headers.get("X-Forwarded-For", self.remote_ip)
+        ip = self.remote_ip
+        # The rightmost address not belonging to a trusted proxy is the client's.
+        for candidate in reversed(forwarded.split(",")):
+            ip = candidate.strip()
+            if ip not in self.trusted_downstream:
+                break
+        ip = headers.get("X-Real-Ip", ip)
+        if is_valid_ip(ip):
+            self.remote_ip = ip
+        scheme = headers.get("X-Scheme", headers.get("X-Forwarded-Proto", self.protocol))
+        if scheme:
+            # A chain of proxies appends; the last hop is the one we trust.
+            scheme = scheme.split(",")[-1].strip()
+        if scheme in ("http", "https"):
+            self.protocol = scheme
+
+    def _unapply_xheaders(self) -> None:
+        """Back to the connection's own values (the next request may differ)."""
+        self.remote_ip = self._orig_remote_ip
+        self.protocol = self._orig_protocol
+
+
+class _CallableAdapter(HTTPMessageDelegate):
+    """Collects a whole request, then calls a plain ``request_callback(request)``."""
+
+    __slots__ = ("_chunks", "connection", "request", "request_callback", "server_conn")
+
+    def __init__(
+        self, request_callback: _RequestCallback, request_conn: HTTPConnection, server_conn: object
+    ) -> None:
+        self.request_callback = request_callback
+        self.connection = request_conn
+        self.server_conn = server_conn
+        self.request: HTTPServerRequest | None = None
+        self._chunks: list[bytes] | None = None
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, RequestStartLine)
+        self.request = HTTPServerRequest(
+            connection=self.connection,
+            server_connection=self.server_conn,
+            start_line=start_line,
+            headers=headers,
+        )
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        chunks = self._chunks
+        if chunks is None:
+            self._chunks = [chunk]
+        else:
+            chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        request = self.request
+        assert request is not None
+        chunks = self._chunks
+        if chunks is not None:
+            request.body = b"".join(chunks)
+            self._chunks = None
+            request._parse_body()
+        self.request_callback(request)
+
+    def on_connection_close(self) -> None:
+        self._chunks = None
+
+
+class _ProxyAdapter(HTTPMessageDelegate):
+    """Applies ``xheaders`` to the connection context for the length of one request."""
+
+    __slots__ = ("connection", "delegate")
+
+    def __init__(self, delegate: HTTPMessageDelegate, request_conn: HTTPConnection) -> None:
+        self.delegate = delegate
+        self.connection = request_conn
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        context = getattr(self.connection, "context", None)
+        if isinstance(context, _HTTPRequestContext):
+            context._apply_xheaders(headers)
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        try:
+            self.delegate.finish()
+        finally:
+            self._cleanup()
+
+    def on_connection_close(self) -> None:
+        try:
+            self.delegate.on_connection_close()
+        finally:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        context = getattr(self.connection, "context", None)
+        if isinstance(context, _HTTPRequestContext):
+            context._unapply_xheaders()
