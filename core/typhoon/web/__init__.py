@@ -33,6 +33,7 @@ __all__ = [
     "MissingArgumentError",
     "OutputTransform",
     "RedirectHandler",
+    "RequestContextFilter",
     "RequestHandler",
     "StaticFileHandler",
     "TemplateModule",
@@ -53,6 +54,7 @@ __all__ = [
 from typhoon.errors import Finish, HTTPError, MissingArgumentError
 from typhoon.routing import URLSpec, url
 from typhoon.web.application import Application
+from typhoon.web.context import RequestContextFilter, current_handler, current_request
 from typhoon.web.cookies import (
     DEFAULT_SIGNED_VALUE_MIN_VERSION,
     DEFAULT_SIGNED_VALUE_VERSION,
@@ -61,7 +63,7 @@ from typhoon.web.cookies import (
     get_signature_key_version,
 )
 from typhoon.web.decorators import addslash, authenticated, removeslash, stream_request_body
-from typhoon.web.handler import RequestHandler, current_handler, current_request
+from typhoon.web.handler import RequestHandler
 from typhoon.web.handlers import ErrorHandler, FallbackHandler, RedirectHandler
 from typhoon.web.static import StaticFileHandler
 from typhoon.web.transforms import GZipContentEncoding, OutputTransform

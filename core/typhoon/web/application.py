@@ -6,7 +6,7 @@ Layer 5 (web). Imports ``typhoon.routing``, ``typhoon.httputil``, ``typhoon.plug
 
 An :class:`Application` is an ``HTTPServerConnectionDelegate``: give it to an HTTP
 server (or call :meth:`Application.listen`) and each request is routed to a
-``RequestHandler`` class, instantiated, and run through :class:`_HandlerDelegate`.
+``RequestHandler`` class, instantiated, and run by the delegate in :mod:`typhoon.web._dispatch`.
 
 Plugins. The application owns a :class:`~typhoon.plugins.PluginManager`. While it is
 built it registers the built-in plugins, the installed ones (``load_entrypoints``) and

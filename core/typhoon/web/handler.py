@@ -26,10 +26,9 @@ exist, whether connection-close callbacks are needed) are computed once per clas
 
 from __future__ import annotations
 
-__all__ = ["RequestHandler", "current_handler", "current_request"]
+__all__ = ["HeaderTemplate", "RequestHandler"]
 
 import asyncio
-import contextvars
 import datetime
 import hashlib
 import http.client
@@ -46,9 +45,8 @@ from typhoon.concurrent import convert_yielded, future_set_result_unless_cancell
 from typhoon.errors import ConfigurationError, Finish, HTTPError, PluginError
 from typhoon.escape import json_encode, utf8
 from typhoon.iostream import StreamClosedError
-from typhoon.locale import Locale
-from typhoon.locale import get as get_locale
 from typhoon.log import app_log, gen_log
+from typhoon.web.context import _current_handler
 from typhoon.web.rendering import RenderingMixin
 from typhoon.web.xsrf import SAFE_METHODS, XsrfMixin
 
@@ -66,26 +64,6 @@ _REASON_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
 _ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
 
 _GET_OR_HEAD = frozenset({"GET", "HEAD"})
-
-_current_handler: contextvars.ContextVar[RequestHandler | None] = contextvars.ContextVar(
-    "typhoon_current_handler", default=None
-)
-
-
-def current_handler() -> RequestHandler | None:
-    """The handler serving the request this code runs for, or ``None`` outside one.
-
-    Set for the whole of the handler's run (``prepare``, the verb method and what they
-    await), so log filters and helpers deep in a call stack can find the request
-    without passing it around.
-    """
-    return _current_handler.get()
-
-
-def current_request() -> httputil.HTTPServerRequest | None:
-    """The request this code runs for (see :func:`current_handler`), or ``None``."""
-    handler = _current_handler.get()
-    return None if handler is None else handler.request
 
 
 class HeaderTemplate:
@@ -189,8 +167,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
 
     path_args: list[Any]
     path_kwargs: dict[str, Any]
-    _current_user: Any
-    _locale: Locale
 
     def __init__(
         self,
@@ -608,85 +584,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             raise ConfigurationError(
                 f"You must define the '{name}' setting in your application to use {feature}"
             )
-
-    # --- user and locale ------------------------------------------------------------------
-
-    @property
-    def current_user(self) -> Any:
-        """The user of this request, as :meth:`get_current_user` found it (cached).
-
-        May be assigned, for example in an ``async`` :meth:`prepare`.
-        """
-        try:
-            return self._current_user
-        except AttributeError:
-            self._current_user = self.get_current_user()
-            return self._current_user
-
-    @current_user.setter
-    def current_user(self, value: Any) -> None:
-        self._current_user = value
-
-    def get_current_user(self) -> Any:
-        """Find the user making the request; ``None`` for an anonymous one.
-
-        Override it (plain or ``async``; an ``async`` one is awaited before
-        :meth:`prepare`). The default asks the plugins' ``resolve_current_user`` hook.
-        """
-        hooks = self.application._hooks
-        if hooks.resolve_current_user_sync:
-            return self.application.plugin_manager.call_first("resolve_current_user", handler=self)
-        return None
-
-    def get_login_url(self) -> str:
-        """The URL ``@authenticated`` sends anonymous users to (``login_url`` setting)."""
-        self.require_setting("login_url", "@typhoon.web.authenticated")
-        url: str = self.application.settings["login_url"]
-        return url
-
-    @property
-    def locale(self) -> Locale:
-        """The user's locale: :meth:`get_user_locale`, else from ``Accept-Language``."""
-        try:
-            return self._locale
-        except AttributeError:
-            found = self.get_user_locale()
-            self._locale = found if found is not None else self.get_browser_locale()
-            return self._locale
-
-    @locale.setter
-    def locale(self, value: Locale) -> None:
-        self._locale = value
-
-    def get_user_locale(self) -> Locale | None:
-        """Override to pick the locale from the user's profile; ``None`` defers to the
-        browser's ``Accept-Language``."""
-        return None
-
-    def get_browser_locale(self, default: str = "en_US") -> Locale:
-        """The closest supported locale to the ``Accept-Language`` header (RFC 9110,
-        section 12.5.4), by quality value; ``default`` when none is acceptable."""
-        header = self.request.headers.get("Accept-Language")
-        if header:
-            ranked: list[tuple[float, int, str]] = []
-            for position, item in enumerate(header.split(",")):
-                code, _, params = item.strip().partition(";")
-                code = code.strip()
-                if not code:
-                    continue
-                quality = 1.0
-                params = params.strip()
-                if params.startswith("q="):
-                    try:
-                        quality = float(params[2:])
-                    except ValueError:
-                        quality = 0.0
-                if quality > 0:
-                    ranked.append((-quality, position, code))
-            if ranked:
-                ranked.sort()
-                return get_locale(*(code for _, _, code in ranked))
-        return get_locale(default)
 
     # --- caching --------------------------------------------------------------------------
 

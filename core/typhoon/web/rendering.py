@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from typhoon import template
 from typhoon.escape import to_unicode, utf8, xhtml_escape
 from typhoon.util import ObjectDict
+from typhoon.web.identity import IdentityMixin
 
 if TYPE_CHECKING:
     from typhoon.httputil import HTTPServerRequest
-    from typhoon.locale import Locale
     from typhoon.web.application import Application
 
 # Files of this package: frames in them are skipped when looking for the caller's
@@ -96,7 +96,7 @@ def _is_absolute(path: str) -> bool:
     return path.startswith(("/", "http:", "https:"))
 
 
-class RenderingMixin:
+class RenderingMixin(IdentityMixin):
     """The template methods of ``RequestHandler``."""
 
     _template_loaders: ClassVar[dict[str, template.BaseLoader]] = {}
@@ -111,12 +111,6 @@ class RenderingMixin:
 
         @property
         def settings(self) -> dict[str, Any]: ...
-
-        @property
-        def current_user(self) -> Any: ...
-
-        @property
-        def locale(self) -> Locale: ...
 
         def finish(
             self, chunk: str | bytes | dict[str, Any] | None = None
