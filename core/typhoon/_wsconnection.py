@@ -44,6 +44,7 @@ __all__ = [
 import abc
 import asyncio
 import contextlib
+import socket
 import sys
 from collections.abc import Awaitable
 from types import TracebackType
@@ -327,11 +328,54 @@ class WebSocketProtocol13(WebSocketProtocol):
         self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _protocol_failure(self, exc: WebSocketError) -> None:
-        # Section 7.1.7: the codec queued a Close with the code; send it and drop the
-        # connection.
+        # Section 7.1.7: the codec queued a Close with the code; send it, then close.
         gen_log.info("WebSocket protocol error (closing with %d): %s", exc.close_code, exc)
         self._flush()
-        self.stream.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after a failure without losing the Close frame we just wrote.
+
+        Closing a socket that still has unread input makes the kernel send a reset,
+        which can destroy the Close frame before the peer reads it. So the write side
+        is shut down first (the peer reads the Close, then the end of the stream) and
+        input is read and discarded until the peer closes too, for at most
+        :data:`CLOSE_TIMEOUT` seconds.
+        """
+        self._arm_close_timer()
+        self._half_close()
+        self._discard()
+
+    def _half_close(self) -> None:
+        stream = self.stream
+        if stream.closed():
+            return
+        if stream.writing():
+            # Shut down only once the transport has handed every byte to the kernel.
+            self._loop.call_later(0.01, self._half_close)
+            return
+        sock = stream.socket
+        if sock is None or stream.get_extra_info("ssl_object") is not None:
+            # TLS must end with its own close_notify: close the stream normally.
+            stream.close()
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            stream.close()
+
+    def _discard(self) -> None:
+        try:
+            future = self.stream.read_bytes(_READ_SIZE, partial=True)
+        except StreamClosedError:
+            return
+        future.add_done_callback(self._on_discarded)
+
+    def _on_discarded(self, future: asyncio.Future[bytes]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.stream.close()
+            return
+        self._discard()
 
     def _close_received(self, event: Close) -> None:
         self._flush()

@@ -216,6 +216,8 @@ class RawClient:
         assert not frame.masked
         assert frame.close_code == code, (frame.close_code, frame.payload)
         await self.expect_eof()
+        # Like any TCP peer, close our side once the server has closed its own.
+        self.writer.close()
         return frame
 
     async def expect_eof(self) -> None:
