@@ -37,7 +37,7 @@ import re
 import time
 import traceback
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from typhoon import httputil
@@ -168,6 +168,19 @@ class RequestHandler(RenderingMixin, XsrfMixin):
     path_args: list[Any]
     path_kwargs: dict[str, Any]
 
+    # Per-request state starts from these class-level defaults; an instance gets its
+    # own value only when it changes one (fewer stores per request).
+    _headers_written = False
+    _finished = False
+    _auto_finish = True
+    _finish_notified = False
+    _status_code = 200
+    _reason = "OK"
+    _prepared_future: asyncio.Future[None] | None = None
+    #: Resolved when a streamed body has been received in full (streaming only).
+    _body_future: asyncio.Future[None] | None = None
+    _transforms: Sequence[Any] = ()
+
     def __init__(
         self,
         application: Application,
@@ -177,14 +190,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         super().__init__()
         self.application = application
         self.request = request
-        self._headers_written = False
-        self._finished = False
-        self._auto_finish = True
-        self._finish_notified = False
-        self._prepared_future: asyncio.Future[None] | None = None
-        self._transforms: list[Any] = []
-        #: Resolved when a streamed body has been received in full (streaming only).
-        self._body_future: asyncio.Future[None] | None = None
         self.path_args = []
         self.path_kwargs = {}
         cls = type(self)
@@ -192,7 +197,15 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         if info is None:
             info = RequestHandler._class_infos[cls] = _ClassInfo(cls)
         self._info = info
-        self.clear()
+        # What clear() does, less the status it would reset to its default.
+        template = application._header_template
+        if int(time.time()) == template.second:
+            self._headers = template.headers.copy()
+        else:
+            self._headers = template.fresh()
+        self._write_buffer: list[bytes] = []
+        if info.has_default_headers:
+            self.set_default_headers()
         if info.needs_close_callback or application._hooks.request_finished:
             assert request.connection is not None
             connection: Any = request.connection
@@ -278,14 +291,10 @@ class RequestHandler(RenderingMixin, XsrfMixin):
 
         Cookies set so far are kept.
         """
-        template = self.application._header_template
-        if int(time.time()) == template.second:
-            self._headers = template.headers.copy()
-        else:
-            self._headers = template.fresh()
+        self._headers = self.application._header_template.fresh()
         if self._info.has_default_headers:
             self.set_default_headers()
-        self._write_buffer: list[bytes] = []
+        self._write_buffer = []
         self._status_code = 200
         self._reason = "OK"
 
@@ -647,7 +656,8 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         self, transforms: list[Any], *args: bytes | None, **kwargs: bytes | None
     ) -> None:
         """Run the request through the handler (see the module docstring)."""
-        self._transforms = transforms
+        if transforms:
+            self._transforms = transforms
         token = _current_handler.set(self)
         try:
             request = self.request
