@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from typing import Any
 
 import pytest
+import trustme
 from _websocket_net import (
     WAIT,
     Log,
@@ -784,3 +786,37 @@ async def test_handler_subclass_defaults() -> None:
         await bare.write_message("hello")
         assert await read(bare) is None
         assert bare.close_code == 1011
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+async def test_wss_with_a_verified_certificate(tmp_path: Any) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    log = Log()
+    app = make_app([("/echo", Echo, {"log": log})], log)
+    async with serve(app, ssl_options=server_context) as port:
+        request = HTTPRequest(f"wss://localhost:{port}/echo", ca_certs=str(ca_file))
+        conn = await asyncio.wait_for(websocket_connect(request), WAIT)
+        assert conn.protocol is not None
+        assert conn.protocol.stream.get_extra_info("ssl_object") is not None
+        await conn.write_message("over tls")
+        assert await read(conn) == "over tls"
+        await conn.write_message(b"\x01" * 100_000, binary=True)
+        assert await read(conn) == b"\x01" * 100_000
+        conn.close(1000, "tls bye")
+        assert await closed(log) == (1000, "tls bye")
+        assert await read(conn) is None
+        # Without the CA the certificate is refused.
+        with pytest.raises(ssl.SSLError):
+            await asyncio.wait_for(websocket_connect(f"wss://localhost:{port}/echo"), WAIT)
+        # validate_cert=False accepts it.
+        request = HTTPRequest(f"wss://localhost:{port}/echo", validate_cert=False)
+        insecure = await asyncio.wait_for(websocket_connect(request), WAIT)
+        insecure.close()
+        assert await read(insecure) is None
