@@ -1,5 +1,6 @@
 # Installs the system programs the tests run against (a MariaDB server for the database
-# plugin, Chromium for the WebSocket browser test, wrk for benchmarks), from Debian's packages, when they are missing and we may.
+# plugin, Chromium for the WebSocket browser test, wrk for benchmarks), from Debian's
+# packages, when they are missing and we may.
 # Sourced by scripts/test and scripts/demo.
 typhoon_install_system_packages() {
     local missing=()
