@@ -1,0 +1,323 @@
+"""Waiting, in a background thread, for one of a set of files to change.
+
+A :class:`Watcher` is one-shot: it watches until a relevant change arrives, stops
+watching (so the kernel watch handles are released), then reports the changed paths
+once. That matches its only use: a relevant change always ends in a restart.
+
+What is watched is given as two sets that may grow while the watcher runs:
+
+* *files* -- each is watched through its parent directory, not through the file's own
+  inode, so editors that save by writing a new file and renaming it over the old one
+  are seen. Only creation and modification count: a file that disappears is not a
+  reason to restart (the next program could not import it), its reappearance is.
+* *trees* -- directories (templates, static files) where any change below them
+  counts, except editor scratch files (``.swp``, ``~`` backups, ``.#`` locks).
+
+Backends. ``watchfiles`` asks the kernel for notifications (inotify, FSEvents,
+ReadDirectoryChangesW); every directory is watched non-recursively, so watching the
+directory of every imported module (the standard library and ``site-packages``
+included) costs one kernel watch per directory. Where ``watchfiles`` is not installed
+or cannot start, a polling backend compares ``stat`` results every ``check_time``.
+
+Debounce. Changes are collected until ``debounce`` seconds pass without a new one, so
+an editor or a version-control checkout writing many files produces one report.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Backend", "Targets", "Watcher", "is_scratch_file", "normalise"]
+
+import logging
+import os
+import re
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+try:
+    import watchfiles
+
+    _HAVE_WATCHFILES = True
+except ImportError:  # a platform without a watchfiles wheel: the polling backend is used
+    _HAVE_WATCHFILES = False
+
+_logger = logging.getLogger("typhoon.general")
+
+#: How many directories below one tree root are watched at most.
+MAX_TREE_DIRECTORIES = 4096
+#: The longest a burst of changes is collected before it is reported anyway (seconds).
+MAX_BURST = 2.0
+
+_SCRATCH = re.compile(
+    r"""(
+        \.sw[a-p]$          # vim swap files
+      | ~$                  # backup files (emacs, vim, many others)
+      | ^\.\#               # emacs lock files
+      | ^\#.*\#$            # emacs auto-save files
+      | ^4913$              # vim's probe for a writable directory
+      | \.py[cod]$          # compiled bytecode
+      | ^\.DS_Store$
+      | \.___jb_\w+___$     # JetBrains safe-write temporaries
+    )""",
+    re.VERBOSE,
+)
+_SKIPPED_DIRECTORIES = frozenset({"__pycache__", ".git", ".hg", ".svn", "node_modules"})
+
+Backend = Literal["watchfiles", "poll"]
+
+
+def is_scratch_file(path: str) -> bool:
+    """Whether ``path`` names an editor temporary or a cache file rather than content."""
+    return bool(_SCRATCH.search(os.path.basename(path)))
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What to watch: exact ``files`` and whole ``trees`` (absolute, normalised paths)."""
+
+    files: frozenset[str] = frozenset()
+    trees: frozenset[str] = frozenset()
+
+    def directories(self) -> frozenset[str]:
+        """The existing directories to watch non-recursively to see every target."""
+        found = {os.path.dirname(path) for path in self.files}
+        for root in self.trees:
+            found.update(_tree_directories(root))
+        return frozenset(path for path in found if os.path.isdir(path))
+
+    def is_relevant(self, path: str, deleted: bool) -> bool:
+        """Whether a change of ``path`` (a deletion when ``deleted``) should be reported."""
+        if is_scratch_file(path):
+            return False
+        if path in self.files:
+            return not deleted
+        return any(_is_below(path, root) for root in self.trees)
+
+
+def _is_below(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _tree_directories(root: str) -> list[str]:
+    """``root`` and the directories below it (hidden and cache directories skipped)."""
+    found: list[str] = []
+    for current, subdirs, _files in os.walk(root):
+        found.append(current)
+        if len(found) >= MAX_TREE_DIRECTORIES:
+            _logger.warning(
+                "autoreload watches only the first %d directories below %s",
+                MAX_TREE_DIRECTORIES,
+                root,
+            )
+            break
+        subdirs[:] = [
+            name
+            for name in subdirs
+            if name not in _SKIPPED_DIRECTORIES and not name.startswith(".")
+        ]
+    return found
+
+
+class Watcher:
+    """Watches ``targets()`` from a daemon thread and calls ``on_change`` once.
+
+    ``targets`` is called again every ``check_time`` seconds (and after :meth:`refresh`)
+    because the set grows as modules are imported; the kernel watch is re-created only
+    when new directories appear. ``on_change`` receives the sorted changed paths and is
+    called from the watcher's thread after watching has stopped.
+    """
+
+    def __init__(
+        self,
+        targets: Callable[[], Targets],
+        on_change: Callable[[list[str]], None],
+        *,
+        check_time: float = 0.5,
+        debounce: float = 0.1,
+        backend: Backend | None = None,
+    ) -> None:
+        self._targets = targets
+        self._on_change = on_change
+        self.check_time = max(0.01, check_time)
+        self.debounce = max(0.0, debounce)
+        #: ``"watchfiles"`` or ``"poll"``; may turn to ``"poll"`` if watchfiles fails.
+        self.backend: Backend = backend or ("watchfiles" if _HAVE_WATCHFILES else "poll")
+        self._stopped = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the watching thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start watching in a daemon thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="typhoon-autoreload", daemon=True)
+        self._thread.start()
+
+    def refresh(self) -> None:
+        """Re-read the targets now instead of at the next ``check_time`` tick."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop watching without reporting; wait up to ``timeout`` for the thread."""
+        self._stopped = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # --- the thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            changed = self._watch_with_watchfiles() if self.backend == "watchfiles" else None
+            if changed is None and not self._stopped:
+                self.backend = "poll"
+                changed = self._watch_by_polling()
+        except Exception:
+            _logger.error("autoreload stopped watching after an error", exc_info=True)
+            return
+        if changed and not self._stopped:
+            self._on_change(changed)
+
+    def _watch_with_watchfiles(self) -> list[str] | None:
+        """Watch through kernel notifications; ``None`` when they cannot be used."""
+        failures = 0
+        while not self._stopped:
+            targets = self._targets()
+            directories = targets.directories()
+            if not directories:
+                self._wake.wait(self.check_time)
+                self._wake.clear()
+                continue
+            self._wake.clear()
+            try:
+                changed = self._watch_directories(targets, directories)
+            except OSError as exc:
+                # A directory vanished between listing and watching, or the kernel
+                # refused (watch limit): list again, then give up on notifications.
+                failures += 1
+                if failures >= 3:
+                    _logger.warning(
+                        "autoreload cannot use file notifications (%s); polling every %.2fs",
+                        exc,
+                        self.check_time,
+                    )
+                    return None
+                time.sleep(min(self.check_time, 0.2))
+                continue
+            failures = 0
+            if changed:
+                return changed
+        return []
+
+    def _watch_directories(self, targets: Targets, directories: frozenset[str]) -> list[str]:
+        """One kernel watch over ``directories``: changed paths, or ``[]`` to re-list."""
+        step = max(1, round(self.debounce * 1000))
+        current = [targets]
+
+        def relevant(change: watchfiles.Change, path: str) -> bool:
+            # Filtering here, not after the fact, keeps unrelated activity in the same
+            # directories (log files, caches) from being reported at all.
+            return current[0].is_relevant(path, change == watchfiles.Change.deleted)
+
+        changes_iter = watchfiles.watch(
+            *sorted(directories),
+            watch_filter=relevant,
+            debounce=max(step, round(MAX_BURST * 1000)),
+            step=step,
+            stop_event=self._wake,
+            rust_timeout=max(1, round(self.check_time * 1000)),
+            yield_on_timeout=True,
+            raise_interrupt=False,
+            recursive=False,
+        )
+        try:
+            for changes in changes_iter:
+                if self._stopped:
+                    return []
+                if changes:
+                    return sorted({path for _kind, path in changes})
+                fresh = self._targets()
+                if fresh != current[0]:
+                    if not fresh.directories() <= directories:
+                        return []  # new directories: watch again with them
+                    current[0] = fresh
+        finally:
+            changes_iter.close()
+        return []
+
+    def _watch_by_polling(self) -> list[str]:
+        """Compare ``stat`` results every ``check_time``: the fallback backend."""
+        known: dict[str, tuple[int, int]] = {}
+        first = True
+        pending: list[str] = []
+        quiet_since = 0.0
+        while not self._stopped:
+            targets = self._targets()
+            current = _snapshot(targets)
+            if not first:
+                changed = [
+                    path
+                    for path, signature in current.items()
+                    if known.get(path) != signature and targets.is_relevant(path, False)
+                ]
+                changed += [
+                    path
+                    for path in known
+                    if path not in current and targets.is_relevant(path, True)
+                ]
+                if changed:
+                    pending.extend(changed)
+                    quiet_since = time.monotonic()
+                elif pending and time.monotonic() - quiet_since >= self.debounce:
+                    return sorted(set(pending))
+            known, first = current, False
+            interval = min(self.check_time, self.debounce) if pending else self.check_time
+            self._wake.wait(interval)
+            self._wake.clear()
+        return []
+
+
+def _snapshot(targets: Targets) -> dict[str, tuple[int, int]]:
+    """Modification time and size of every existing target file and tree file."""
+    result: dict[str, tuple[int, int]] = {}
+    for path in targets.files:
+        _stat_into(result, path)
+    for root in targets.trees:
+        for directory in _tree_directories(root):
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                _stat_into(result, os.path.join(directory, name))
+    return result
+
+
+def _stat_into(result: dict[str, tuple[int, int]], path: str) -> None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISREG(info.st_mode):
+        result[path] = (info.st_mtime_ns, info.st_size)
+
+
+def normalise(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Absolute, normalised forms of ``paths`` (plus their resolved forms if different)."""
+    result: list[str] = []
+    for path in paths:
+        absolute = os.path.abspath(os.fspath(path))
+        result.append(absolute)
+        resolved = os.path.realpath(absolute)
+        if resolved != absolute:
+            result.append(resolved)
+    return result
