@@ -238,11 +238,10 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         if self.request is None:
-            assert isinstance(start_line, httputil.RequestStartLine)
             request = self.request = httputil.HTTPServerRequest(
                 connection=self.connection,
                 server_connection=self.server_connection,
-                start_line=start_line,
+                start_line=start_line,  # type: ignore[arg-type]  # a server only gets requests
                 headers=headers,
             )
             route = self.application._match_route(request)

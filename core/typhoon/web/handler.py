@@ -459,6 +459,16 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             self._notify_finished()
         return future
 
+    def _abandon(self) -> None:
+        """End a request whose response can no longer be sent (the connection is gone)."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._info.has_on_finish:
+            self.on_finish()
+        if self.application._hooks.request_finished:
+            self._notify_finished()
+
     def _notify_finished(self) -> None:
         if self.application._hooks.request_finished and not self._finish_notified:
             self._finish_notified = True
@@ -749,6 +759,12 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         if isinstance(exc, Finish):
             if not self._finished:
                 self.finish(*exc.args)
+            return
+        if isinstance(exc, StreamClosedError) and self._headers_written:
+            # The client went away while the response was being sent: nothing can be
+            # answered any more, and it is not a server error.
+            gen_log.info("Client closed the connection during %s", self._request_summary())
+            self._abandon()
             return
         exc_info = (type(exc), exc, exc.__traceback__)
         try:

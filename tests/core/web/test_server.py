@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -236,3 +237,33 @@ async def test_startup_failure_is_logged_and_nothing_is_served(caplog: Any) -> N
     else:
         refused = False
     assert refused
+
+
+async def test_client_leaving_mid_response_is_not_a_server_error(caplog: Any) -> None:
+    finished = asyncio.Event()
+
+    class Slow(RequestHandler):
+        async def get(self) -> None:
+            self.write("first")
+            await self.flush()
+            await asyncio.sleep(0.1)
+            for _ in range(50):
+                self.write("x" * 65536)
+                await self.flush()
+
+        def on_finish(self) -> None:
+            finished.set()
+
+    caplog.set_level(logging.INFO, logger="typhoon")
+    server, port = serve(Application([("/", Slow)], load_entrypoints=False))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        await reader.readuntil(b"first")
+        writer.transport.abort()
+        await asyncio.wait_for(finished.wait(), 5)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    assert "Client closed the connection during GET /" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
