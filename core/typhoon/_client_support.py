@@ -367,12 +367,20 @@ class DigestChallenge:
         return None
 
     def authorization(
-        self, username: str, password: str, method: str, uri: str, body: bytes | None
+        self,
+        username: str,
+        password: str,
+        method: str,
+        uri: str,
+        body: bytes | None,
+        *,
+        cnonce: str | None = None,
     ) -> str:
         """The credentials answering this challenge for one request.
 
         ``uri`` is the request target as sent; ``body`` the request body when it is
-        known (needed only for ``qop=auth-int``).
+        known (needed only for ``qop=auth-int``); ``cnonce`` the client nonce (random
+        when omitted).
         """
         algorithm = self.algorithm.upper()
         session = algorithm.endswith("-SESS")
@@ -382,7 +390,8 @@ class DigestChallenge:
             raw = data.encode("utf-8") if isinstance(data, str) else data
             return hashlib.new(hash_name, raw).hexdigest()
 
-        cnonce = secrets.token_hex(16)
+        if cnonce is None:
+            cnonce = secrets.token_hex(16)
         a1 = digest(f"{username}:{self.realm}:{password}")
         if session:
             a1 = digest(f"{a1}:{self.nonce}:{cnonce}")

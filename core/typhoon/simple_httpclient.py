@@ -329,7 +329,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     def _dequeue(self, entry: _Queued) -> None:
         self.waiting.pop(entry.request, None)
-        if not entry.slot.done():
+        slot = entry.slot
+        if not slot.done() or slot.cancelled():
             # Left the queue without a slot (timeout, cancellation): drop the entry.
             with contextlib.suppress(ValueError):
                 self.queue.remove(entry)

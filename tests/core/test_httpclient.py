@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import io
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ from typhoon.httpclient import (
     HTTPRequest,
     HTTPResponse,
     _RequestProxy,
+    main,
 )
 from typhoon.httputil import HTTPHeaders
 from typhoon.ioloop import IOLoop
@@ -354,8 +356,6 @@ async def test_network_errors_raise_even_without_raise_error() -> None:
 
 
 def _unused_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -471,8 +471,6 @@ def test_command_line_module(server: tuple[str, Any]) -> None:
 
 
 def test_command_line_options(server: tuple[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    from typhoon.httpclient import main
-
     base, _log = server
     main(["--print_body=false", "--print-headers", base + "/status?code=404"])
     out = capsys.readouterr().out
