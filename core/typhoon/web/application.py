@@ -203,6 +203,7 @@ class Application(ReversibleRouter):
         for pairs in manager.call_collect("register_awaitable_adapters", app=self):
             for kind, converter in pairs:
                 convert_yielded.register(kind, _adapter(converter))
+        manager.convert_awaitable = convert_yielded
         for rules in manager.call_collect("register_routes", app=self):
             self.wildcard_router.add_rules(rules)
         for transforms in manager.call_collect("register_output_transforms", app=self):

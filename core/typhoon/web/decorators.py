@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from typhoon.errors import HTTPError
-from typhoon.web.handler import RequestHandler
+from typhoon.web.handler import RequestHandler, forget_class_info
 
 _H = TypeVar("_H", bound=type[RequestHandler])
 _Method = Callable[..., Awaitable[None] | None]
@@ -116,5 +116,5 @@ def stream_request_body(cls: _H) -> _H:
     if not (isinstance(cls, type) and issubclass(cls, RequestHandler)):
         raise TypeError(f"expected a RequestHandler subclass, got {cls!r}")
     cls._stream_request_body = True
-    RequestHandler._class_infos.pop(cls, None)
+    forget_class_info(cls)
     return cls

@@ -26,7 +26,7 @@ exist, whether connection-close callbacks are needed) are computed once per clas
 
 from __future__ import annotations
 
-__all__ = ["HeaderTemplate", "RequestHandler"]
+__all__ = ["HeaderTemplate", "RequestHandler", "forget_class_info"]
 
 import asyncio
 import datetime
@@ -139,6 +139,12 @@ def _is_async(function: Any) -> bool:
     return inspect.iscoroutinefunction(function)
 
 
+def forget_class_info(cls: type[RequestHandler]) -> None:
+    """Drop what was computed about ``cls`` (after a decorator changed the class)."""
+    if "_typhoon_class_info" in cls.__dict__:
+        type.__delattr__(cls, "_typhoon_class_info")
+
+
 class RequestHandler(RenderingMixin, XsrfMixin):
     """Base class of HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
@@ -161,7 +167,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         "OPTIONS",
     )
 
-    _class_infos: ClassVar[dict[type[RequestHandler], _ClassInfo]] = {}
     #: Set by ``@stream_request_body``: the body goes to :meth:`data_received`.
     _stream_request_body: ClassVar[bool] = False
 
@@ -193,9 +198,12 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         self.path_args = []
         self.path_kwargs = {}
         cls = type(self)
-        info = RequestHandler._class_infos.get(cls)
+        # Kept on each class itself (never inherited: read from its own __dict__), so
+        # classes made at run time do not accumulate in a registry.
+        info = cls.__dict__.get("_typhoon_class_info")
         if info is None:
-            info = RequestHandler._class_infos[cls] = _ClassInfo(cls)
+            info = _ClassInfo(cls)
+            type.__setattr__(cls, "_typhoon_class_info", info)
         self._info = info
         # What clear() does, less the status it would reset to its default.
         template = application._header_template
@@ -780,9 +788,11 @@ class RequestHandler(RenderingMixin, XsrfMixin):
 
 
 def _awaitable(result: Any) -> Awaitable[Any]:
-    """``result`` itself when awaitable, else what ``convert_yielded`` makes of it
-    (foreign awaitables registered by plugins, ``None`` and lists of futures)."""
-    if inspect.isawaitable(result):
+    """``result`` itself when it is a coroutine or a future, else what ``convert_yielded``
+    makes of it: foreign awaitables go through the adapters plugins registered (Twisted's
+    ``Deferred`` is awaitable but yields itself, which a task cannot wait on), then
+    ``None``, lists and dicts of futures and other awaitables."""
+    if inspect.iscoroutine(result) or isinstance(result, asyncio.Future):
         return result
     return convert_yielded(result)
 

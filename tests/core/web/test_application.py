@@ -520,3 +520,17 @@ async def test_spawned_tasks_are_awaited_at_shutdown() -> None:
     app.spawn(work())
     await app.shutdown()
     assert done == [True]
+
+
+async def test_subclass_routing_overrides_are_honoured() -> None:
+    seen: list[str] = []
+
+    class Custom(Application):
+        def get_handler_delegate(self, request: Any, target_class: Any, *args: Any) -> Any:
+            seen.append(target_class.__name__)
+            return super().get_handler_delegate(request, target_class, *args)
+
+    app = Custom([("/", Hello)], load_entrypoints=False)
+    assert (await fetch(app, "/")).body == b"hello"
+    assert (await fetch(app, "/missing")).code == 404
+    assert seen == ["Hello", "ErrorHandler"]
