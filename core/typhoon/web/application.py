@@ -1,12 +1,14 @@
 """Application: the routing table, the settings, and the plugins of a web application.
 
-Layer 5 (web). Imports ``typhoon.routing``, ``typhoon.httputil``, ``typhoon.plugins``
-(the only web module that may), ``typhoon.concurrent``, ``typhoon.errors``,
-``typhoon.log``, ``typhoon.util`` and the web modules below it.
+Layer 5 (web). Imports ``typhoon.routing``, ``typhoon.httputil``, ``typhoon.httpserver``,
+``typhoon.netutil``, ``typhoon.ioloop``, ``typhoon.plugins`` (the only web module that
+may), ``typhoon.concurrent``, ``typhoon.errors``, ``typhoon.log`` and the web modules
+below it.
 
 An :class:`Application` is an ``HTTPServerConnectionDelegate``: give it to an HTTP
 server (or call :meth:`Application.listen`) and each request is routed to a
-``RequestHandler`` class, instantiated, and run by the delegate in :mod:`typhoon.web._dispatch`.
+``RequestHandler`` class, instantiated, and run by the delegate in
+:mod:`typhoon.web._dispatch` (which also explains how that path is kept cheap).
 
 Plugins. The application owns a :class:`~typhoon.plugins.PluginManager`. While it is
 built it registers the built-in plugins, the installed ones (``load_entrypoints``) and
@@ -18,11 +20,6 @@ does it before it accepts connections), :meth:`Application.shutdown` undoes it. 
 per-request hooks are called only when some plugin implements them: which ones do is
 decided once (:meth:`Application.update_hook_flags`), so requests pay nothing for the
 others.
-
-Execution strategy. A handler's ``_execute`` coroutine is started directly, in a copy of
-the current context, instead of being wrapped in a task: a handler that never waits
-(most of them) completes without the event loop scheduling anything. Only when it
-waits is a task created, which continues the same coroutine in the same context.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """RequestHandler: one object per request, from routing to the last byte of the response.
 
 Layer 5 (web). Imports ``typhoon.httputil``, ``typhoon.concurrent``, ``typhoon.errors``,
-``typhoon.escape``, ``typhoon.locale``, ``typhoon.log``, ``typhoon.util`` and the web
-mixins (arguments, cookies, xsrf, rendering); the ``Application`` type is named for the
-checker only.
+``typhoon.escape``, ``typhoon.iostream`` (its closed-stream error), ``typhoon.log``,
+``typhoon.web.context`` and the handler mixins (``rendering``, ``identity``, ``xsrf``,
+``cookies``, ``arguments``); the ``Application`` type is named for the checker only.
 
 The lifecycle of a request (:meth:`RequestHandler._execute`): ``initialize(**kwargs)``
 (from the URL rule), ``set_default_headers()``, method check, path arguments decoded,
@@ -40,6 +40,7 @@ import types
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import typhoon
 from typhoon import httputil
 from typhoon.concurrent import convert_yielded, future_set_result_unless_cancelled
 from typhoon.errors import ConfigurationError, Finish, HTTPError, PluginError
@@ -53,7 +54,7 @@ from typhoon.web.xsrf import SAFE_METHODS, XsrfMixin
 if TYPE_CHECKING:
     from typhoon.web.application import Application
 
-_SERVER_HEADER = "TyphoonServer/0.1"
+_SERVER_HEADER = f"TyphoonServer/{typhoon.version}"
 
 # Header values must not carry control characters: CR and LF would end the line
 # (response splitting, RFC 9112 section 2.2), the others confuse intermediaries.
