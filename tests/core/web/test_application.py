@@ -534,3 +534,23 @@ async def test_subclass_routing_overrides_are_honoured() -> None:
     assert (await fetch(app, "/")).body == b"hello"
     assert (await fetch(app, "/missing")).code == 404
     assert seen == ["Hello", "ErrorHandler"]
+
+
+async def test_transforms_argument_and_add_transform_see_every_chunk() -> None:
+    class Streamed(RequestHandler):
+        async def get(self) -> None:
+            self.write("a")
+            await self.flush()
+            self.write("b")
+
+    app = Application([("/", Streamed)], transforms=[UpperTransform], load_entrypoints=False)
+    response = await fetch(app, "/")
+    assert (response.body, response.headers["X-Transformed"]) == (b"AB", "1")
+
+    class Suffix(UpperTransform):
+        def transform_chunk(self, chunk: bytes, finishing: bool) -> bytes:
+            return chunk + (b"!" if finishing else b"")
+
+    app = Application([("/", Streamed)], load_entrypoints=False)
+    app.add_transform(Suffix)
+    assert (await fetch(app, "/")).body == b"Ab!"
