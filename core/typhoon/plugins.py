@@ -32,7 +32,7 @@ import os
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -120,6 +120,11 @@ class PluginManager(pluggy.PluginManager):
         self._distributions: dict[str, importlib.metadata.Distribution] = {}
         self._started = False
         self._unfinished_startups: frozenset[str] = frozenset()
+        #: Turns an awaitable hook result that is neither a coroutine nor an asyncio
+        #: future (Twisted's ``Deferred``, say) into one asyncio can wait on. The
+        #: application sets it to ``typhoon.gen.convert_yielded``, which plugins extend
+        #: through ``register_awaitable_adapters``; ``None`` awaits such results as they are.
+        self.convert_awaitable: Callable[[Any], Awaitable[Any]] | None = None
         self.add_hookspecs(hookspecs)
         if self.trace_calls:
             self.add_hookcall_monitoring(self._trace_before, self._trace_after)
@@ -615,6 +620,11 @@ class PluginManager(pluggy.PluginManager):
         try:
             result = self._invoke(impl, hook_name, kwargs)
             if inspect.isawaitable(result):
+                convert = self.convert_awaitable
+                if convert is not None and not (
+                    inspect.iscoroutine(result) or isinstance(result, asyncio.Future)
+                ):
+                    result = convert(result)
                 result = await result
         except passthrough:
             raise
