@@ -550,11 +550,15 @@ class ClientConnection:
                 assert sink is not None
                 assert response is not None
                 sink.finish()
+                # Bytes after the end of the response were not asked for: they must
+                # never be read as the response to a later request (RFC 9112, section
+                # 9.3.2: a desynchronised connection is closed, not reused).
                 self.reusable = (
                     not write_failed
                     and proto.keep_alive
                     and proto.their_state is _IDLE
                     and proto.our_state is _IDLE
+                    and not proto.trailing_data[0]
                 )
                 return response, sink
             elif kind is InformationalResponse:

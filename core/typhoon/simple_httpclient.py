@@ -494,10 +494,11 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 and (opts.get("max_redirects") or 0) > 0
                 and "Location" in headers
             ):
-                url = urllib.parse.urljoin(current.url, headers["Location"])
-                decision.url = url
+                location = headers["Location"]
+                decision.url = location
                 try:
-                    decision.parsed = parse_url(url)
+                    decision.url = urllib.parse.urljoin(current.url, location)
+                    decision.parsed = parse_url(decision.url)
                 except ValueError:
                     # Only http and https are followed (Tornado 4.5, 6.6.1): any other
                     # scheme, or an unusable URL, ends the fetch with this response.
