@@ -17,6 +17,7 @@ from __future__ import annotations
 __all__ = ["as_deferred", "deferred_to_future"]
 
 import asyncio
+import types
 from typing import Any, TypeVar
 
 from twisted.internet.defer import CancelledError as DeferredCancelledError
@@ -103,6 +104,7 @@ def _exception_of(failure: Failure) -> BaseException:
     assert exc is not None
     if exc.__traceback__ is None:
         traceback = failure.getTracebackObject()
-        if traceback is not None:
+        # A cleaned Failure keeps only a stand-in, which exceptions cannot carry.
+        if isinstance(traceback, types.TracebackType):
             exc = exc.with_traceback(traceback)
     return exc
