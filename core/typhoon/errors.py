@@ -14,6 +14,7 @@ original is never swallowed.
 from __future__ import annotations
 
 __all__ = [
+    "ASGIError",
     "BadYieldError",
     "CalledProcessError",
     "ConfigurationError",
@@ -187,6 +188,19 @@ class HTTPInputError(ProtocolError):
 
 class HTTPOutputError(TyphoonError, ValueError):
     """The local application tried to send something HTTP does not allow."""
+
+
+# --- gateway interfaces -----------------------------------------------------------------
+
+
+class ASGIError(TyphoonError, RuntimeError):
+    """An ASGI application or server broke the ASGI protocol, or reported a failure.
+
+    Raised by the ``send`` callable typhoon gives an ASGI application when a message is
+    out of place (a body before ``http.response.start``, anything after the response
+    completed) or malformed (a header with CR or LF), and by the lifespan support when
+    the application answers ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``.
+    """
 
 
 # --- HTTP client ------------------------------------------------------------------------
