@@ -18,7 +18,6 @@ from __future__ import annotations
 __all__ = ["BridgeChannel", "MountedSite"]
 
 import asyncio
-import socket
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -130,14 +129,9 @@ class BridgeChannel:
     def getHost(self) -> IPv4Address | IPv6Address:
         """The server's address: the local end of the connection."""
         stream = getattr(self.handler.request.connection, "stream", None)
-        sock = getattr(stream, "socket", None)
-        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                name = sock.getsockname()
-            except OSError:
-                pass
-            else:
-                return _address(name[0], name[1])
+        name = stream.get_extra_info("sockname") if stream is not None else None
+        if isinstance(name, tuple) and len(name) >= 2:
+            return _address(name[0], name[1])
         return IPv4Address("TCP", "0.0.0.0", 0)
 
     def isSecure(self) -> bool:

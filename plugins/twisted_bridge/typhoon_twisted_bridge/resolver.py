@@ -155,7 +155,7 @@ def _sockaddr(family: int, ip: str, port: int) -> tuple[Any, ...]:
 def _resolution_error(host: str, errors: Sequence[BaseException]) -> socket.gaierror:
     """The ``gaierror`` for a name that gave no address, chained to the DNS failure."""
     timeouts = (DNSQueryTimeoutError, DeferredTimeoutError)
-    cause = next((e for e in errors if not isinstance(e, DomainError | timeouts)), None)
+    cause = next((e for e in errors if not isinstance(e, (DomainError, *timeouts))), None)
     if cause is not None:
         error = socket.gaierror(socket.EAI_FAIL, f"{host}: lookup failed: {cause!r}")
     elif any(isinstance(e, timeouts) for e in errors):
