@@ -24,9 +24,11 @@ from __future__ import annotations
 __all__ = ["RELOADER", "AppEntry", "Reloader"]
 
 import asyncio
+import importlib.util
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +51,10 @@ SHUTDOWN_TIMEOUT = 5.0
 DEFAULT_CHECK_TIME = 0.5
 #: Default seconds of quiet after a change before the restart (groups editor bursts).
 DEFAULT_DEBOUNCE = 0.1
+#: When this module was imported: early in the program's start, since the plugin loads
+#: with the application and the runner and ``typhoon run --reload`` import it first.
+#: Watched files modified after this and before the watch began restart the program.
+LOADED_AT = time.time()
 
 
 @dataclass
@@ -205,6 +211,7 @@ class Reloader:
             self._on_change,
             check_time=self._check_time,
             debounce=self._debounce,
+            changed_since=LOADED_AT,
         )
         self._watcher.start()
 
@@ -261,6 +268,7 @@ class Reloader:
         self._restart_now(paths)
 
     def _restart_now(self, paths: list[str]) -> None:
+        _discard_bytecode(paths)
         for hook in list(self._hooks):
             try:
                 hook()
@@ -298,6 +306,22 @@ class Reloader:
 def _has_spec(manager: Any, name: str) -> bool:
     caller = getattr(manager.hook, name, None)
     return caller is not None and caller.has_spec()
+
+
+def _discard_bytecode(paths: list[str]) -> None:
+    """Remove the cached bytecode of changed modules.
+
+    The cache is trusted when the source's size and whole-second modification time
+    match, so an edit that keeps the size within the second of the previous write would
+    otherwise restart the program on the old code.
+    """
+    for path in paths:
+        if not path.endswith(".py"):
+            continue
+        try:
+            os.remove(importlib.util.cache_from_source(path))
+        except (OSError, NotImplementedError, ValueError):
+            continue
 
 
 def _seconds(value: Any, default: float) -> float:

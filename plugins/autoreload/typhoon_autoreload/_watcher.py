@@ -128,6 +128,9 @@ class Watcher:
     because the set grows as modules are imported; the kernel watch is re-created only
     when new directories appear. ``on_change`` receives the sorted changed paths and is
     called from the watcher's thread after watching has stopped.
+
+    A file modified between ``changed_since`` and the moment the watch is in place is
+    reported too, so an edit saved while the program was starting is not lost.
     """
 
     def __init__(
@@ -138,8 +141,12 @@ class Watcher:
         check_time: float = 0.5,
         debounce: float = 0.1,
         backend: Backend | None = None,
+        changed_since: float | None = None,
     ) -> None:
         self._targets = targets
+        #: Files modified after this time (``time.time()``) but before watching began
+        #: count as changed: the program may have read them before the change.
+        self.changed_since = changed_since
         self._on_change = on_change
         self.check_time = max(0.01, check_time)
         self.debounce = max(0.0, debounce)
@@ -190,6 +197,7 @@ class Watcher:
     def _watch_with_watchfiles(self) -> list[str] | None:
         """Watch through kernel notifications; ``None`` when they cannot be used."""
         failures = 0
+        since = self.changed_since
         while not self._stopped:
             targets = self._targets()
             directories = targets.directories()
@@ -199,7 +207,7 @@ class Watcher:
                 continue
             self._wake.clear()
             try:
-                changed = self._watch_directories(targets, directories)
+                changed, since = self._watch_directories(targets, directories, since)
             except OSError as exc:
                 # A directory vanished between listing and watching, or the kernel
                 # refused (watch limit): list again, then give up on notifications.
@@ -218,10 +226,22 @@ class Watcher:
                 return changed
         return []
 
-    def _watch_directories(self, targets: Targets, directories: frozenset[str]) -> list[str]:
-        """One kernel watch over ``directories``: changed paths, or ``[]`` to re-list."""
+    def _watch_directories(
+        self, targets: Targets, directories: frozenset[str], since: float | None
+    ) -> tuple[list[str], float | None]:
+        """One kernel watch over ``directories``.
+
+        Returns the changed paths, or ``[]`` when the targets need new directories (or
+        :meth:`refresh` was called), together with the time from which the next watch
+        must look for changes it could not see. Files modified after ``since`` are
+        reported once this watch is in place (at its first yield, within
+        ``check_time``); after that, the next watch looks from this one's start,
+        because files that become targets later (modules imported meanwhile) were not
+        watched by this one.
+        """
         step = max(1, round(self.debounce * 1000))
         current = [targets]
+        started = time.time()
 
         def relevant(change: watchfiles.Change, path: str) -> bool:
             # Filtering here, not after the fact, keeps unrelated activity in the same
@@ -242,22 +262,31 @@ class Watcher:
         try:
             for changes in changes_iter:
                 if self._stopped:
-                    return []
+                    break
                 if changes:
-                    return sorted({path for _kind, path in changes})
+                    return sorted({path for _kind, path in changes}), None
+                if since is not None:
+                    missed = _modified_since(current[0], since)
+                    if missed:
+                        return missed, None
+                    since = None
                 fresh = self._targets()
                 if fresh != current[0]:
                     if not fresh.directories() <= directories:
-                        return []  # new directories: watch again with them
+                        break  # new directories: watch again with them
                     current[0] = fresh
         finally:
             changes_iter.close()
-        return []
+        return [], started if since is None else since
 
     def _watch_by_polling(self) -> list[str]:
         """Compare ``stat`` results every ``check_time``: the fallback backend."""
         known: dict[str, tuple[int, int]] = {}
         first = True
+        if self.changed_since is not None:
+            missed = _modified_since(self._targets(), self.changed_since)
+            if missed:
+                return missed
         pending: list[str] = []
         quiet_since = 0.0
         while not self._stopped:
@@ -284,6 +313,17 @@ class Watcher:
             self._wake.wait(interval)
             self._wake.clear()
         return []
+
+
+def _modified_since(targets: Targets, since: float) -> list[str]:
+    """Target files modified after ``since`` (and not in the future: clocks disagree)."""
+    after = int(since * 1e9)
+    before = int((time.time() + 1.0) * 1e9)
+    return sorted(
+        path
+        for path, (mtime, _size) in _snapshot(targets).items()
+        if after < mtime <= before and targets.is_relevant(path, False)
+    )
 
 
 def _snapshot(targets: Targets) -> dict[str, tuple[int, int]]:

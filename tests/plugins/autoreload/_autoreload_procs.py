@@ -1,0 +1,160 @@
+"""Helpers of the autoreload tests: programs under autoreload in real processes.
+
+Every wait is bounded (``DEADLINE`` seconds, polled every ``POLL``), every process is
+killed at the end of its test, and all traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+#: The longest a restart or a first start may take (a busy machine starts slowly).
+DEADLINE = 45.0
+#: Seconds between two looks at a condition.
+POLL = 0.1
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    condition: Callable[[], T], timeout: float = DEADLINE, describe: Callable[[], str] = str
+) -> T:
+    """Poll ``condition`` until it returns something true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {describe()}")
+        time.sleep(POLL)
+
+
+def write(path: Path, text: str) -> None:
+    """Replace ``path``'s content (with a fresh modification time, as an editor would)."""
+    path.write_text(text, encoding="utf-8")
+
+
+class Program:
+    """A program under autoreload, started as a subprocess; output goes to a file."""
+
+    def __init__(self, argv: list[str], cwd: Path, port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.cwd = cwd
+        self.log_path = cwd / "output.log"
+        self._log = self.log_path.open("wb")
+        full_env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("TYPHOON_", "WATCHFILES_"))
+        }
+        full_env.update(env)
+        full_env["PORT"] = str(port)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        """The process id (kept across restarts: the program re-executes itself)."""
+        return self.process.pid
+
+    def output(self) -> str:
+        """Everything the program printed so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str = "/") -> str | None:
+        """The body of ``GET path``, or ``None`` when the server does not answer."""
+        url = f"http://127.0.0.1:{self.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                body: bytes = response.read()
+                return body.decode()
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return None
+
+    def wait_for_body(self, path: str, expected: str, timeout: float = DEADLINE) -> None:
+        """Wait until ``GET path`` answers ``expected``."""
+        seen: list[str | None] = []
+
+        def answered() -> bool:
+            self.check_alive()
+            body = self.get(path)
+            seen.append(body)
+            return body == expected
+
+        wait_until(
+            answered,
+            timeout,
+            lambda: (
+                f"GET {path} never answered {expected!r} (last: {seen[-3:]!r})\n" + self.output()
+            ),
+        )
+
+    def wait_for_output(self, text: str, count: int = 1, timeout: float = DEADLINE) -> None:
+        """Wait until ``text`` appears ``count`` times in the output."""
+        wait_until(
+            lambda: self.check_alive() or self.output().count(text) >= count,
+            timeout,
+            lambda: f"{text!r} not printed {count} time(s):\n{self.output()}",
+        )
+
+    def check_alive(self) -> None:
+        """Fail if the program has exited."""
+        code = self.process.poll()
+        if code is not None:
+            raise AssertionError(f"program exited with status {code}:\n{self.output()}")
+
+    def fd_count(self) -> int:
+        """How many descriptors the process holds open."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def settled_fd_count(self) -> int:
+        """The descriptor count once it stays the same for a few looks in a row."""
+        history: list[int] = []
+
+        def stable() -> bool:
+            history.append(self.fd_count())
+            return len(history) >= 5 and len(set(history[-5:])) == 1
+
+        wait_until(stable, 10.0, lambda: f"descriptor count kept changing: {history[-10:]}")
+        return history[-1]
+
+    def stop(self) -> None:
+        """Terminate the program (kill it if it does not stop in time)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+
+
+def python() -> str:
+    """The interpreter running the tests (with typhoon and the plugin installed)."""
+    return sys.executable
