@@ -320,6 +320,12 @@ def _run_command(args: argparse.Namespace) -> int:
             f"{args.app} is a {type(app).__name__} object without a "
             "listen(port, address=...) method"
         )
+    settings = getattr(app, "settings", None)
+    if workers is not None and isinstance(settings, dict) and settings.get("autoreload"):
+        raise ConfigurationError(
+            f"--processes cannot serve {args.app}: its autoreload setting is on "
+            "(debug=True turns it on), and autoreload restarts a single process"
+        )
     plugin_manager = getattr(app, "plugin_manager", None)
     if isinstance(plugin_manager, PluginManager):
         plugin_manager.check_pending()  # a misspelled hook fails here, before serving
@@ -454,7 +460,7 @@ async def _serve_until(
     try:
         server = start()
         if reloader is not None:
-            reloader.start()
+            reloader.watch_application(app)
         _say(f"serving on {where} (press Ctrl+C to stop)")
         await stop.wait()
         _say("stopping")
