@@ -11,6 +11,7 @@ Tests without the marker run in-process and must not install a reactor.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import signal
@@ -73,6 +74,9 @@ def _run_in_child(item: pytest.Function) -> None:
 def _child(item: pytest.Function, write_end: int) -> None:
     global _in_child
     _in_child = True
+    # pytest's log capture lives in the parent; the child's records go to its stderr,
+    # which pytest captures and shows with a failure.
+    logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
     outcome = {"kind": "pass", "text": ""}
     try:
         try:
