@@ -146,9 +146,14 @@ class BridgeChannel:
             request.chunked = 0
         handler = self.handler
         status = int(code)
+        if not 100 <= status <= 599:
+            # RFC 9110, section 15: status codes are three digits from 100 to 599.
+            app_log.error("twisted.web resource set status %d; answering 500", status)
+            status, reason = 500, b"Internal Server Error"
         try:
             handler.set_status(status, reason.decode("latin-1"))
         except ValueError:
+            # A reason phrase typhoon will not send: use the standard one.
             handler.set_status(status)
         handler.clear_header("Content-Type")
         for raw_name, values in headers.getAllRawHeaders():

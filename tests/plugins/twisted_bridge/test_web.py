@@ -232,6 +232,28 @@ async def test_a_failing_resource_answers_500(caplog: pytest.LogCaptureFixture) 
     http.close()
 
 
+async def test_statuses_typhoon_refuses_are_answered_safely() -> None:
+    class Odd(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: server.Request) -> bytes:
+            if request.args.get(b"code") == [b"999"]:
+                request.setResponseCode(999)
+            else:
+                request.setResponseCode(202, b"<b>Accepted</b>")
+            return b"odd"
+
+    app = make_app([resource_rule("/tw", make_tree({b"odd": Odd()}))])
+    http = client()
+    async with serving(app) as base:
+        response = await http.fetch(base + "/tw/odd?code=999", raise_error=False)
+        assert response.code == 500
+        response = await http.fetch(base + "/tw/odd")
+        # A reason phrase that could inject markup is replaced by the standard one.
+        assert (response.code, response.reason, response.body) == (202, "Accepted", b"odd")
+    http.close()
+
+
 async def test_sessions_live_under_the_mount_point() -> None:
     app = make_app([resource_rule("/tw", make_tree())])
     http = client()
