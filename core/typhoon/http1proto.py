@@ -1,0 +1,879 @@
+"""Sans-IO HTTP/1.1: bytes in, events out; events to bytes. No sockets, no loop.
+
+Layer 4: imports ``typhoon.httputil`` (start lines, headers), ``typhoon.errors``,
+``httptools`` and the standard library; never a stream or the event loop. The
+connection code (``typhoon.http1connection``) moves bytes between a transport and one
+of the two protocol objects here and applies the timeouts.
+
+Two protocol objects, one per role:
+
+* :class:`HTTP1ServerProtocol` parses requests and frames responses.
+* :class:`HTTP1ClientProtocol` frames requests and parses responses.
+
+Both are driven by the same loop::
+
+    proto.receive_data(data)          # b"" means the peer closed its side (EOF)
+    while True:
+        event = proto.next_event()    # raises HTTPInputError on a protocol violation
+        if event is NEED_DATA:        # read more bytes, then call receive_data again
+            break
+        if event is PAUSED:           # finish our side of the exchange first
+            break
+        handle(event)                 # Request / Response / InformationalResponse /
+                                      # Data / EndOfMessage / ConnectionClosed
+
+and write out what the ``send_*`` methods return. A server writes
+``send_response(...)``, then ``send_data(...)`` any number of times, then
+``send_end()``; ``send_response(..., body=..., end=True)`` does all three at once.
+When both messages of an exchange are complete and the connection stays open, the
+next exchange starts by itself: pipelined requests already received are parsed next,
+in order, never lost and never parsed ahead of their turn (``PAUSED`` until then).
+
+Framing is decided here (RFC 9112, section 6), on top of httptools (llhttp in strict
+mode) for the byte-level grammar; see ``typhoon._http1base`` for how the parser is
+fed. Limits are checked when the event is asked for, not when bytes arrive, so
+:meth:`~HTTP1ServerProtocol.set_max_body_size` called after the ``Request`` event
+(from the web layer's ``prepare``) still governs that request's body, and a declared
+Content-Length over the limit is refused (413) before any of the body is read and so
+before any ``100 Continue`` is sent.
+
+Protocol violations raise :class:`~typhoon.errors.HTTPInputError`; its
+``status_code`` is the status to answer with: 400 for malformed or ambiguous input
+(the request smuggling defences: Content-Length with Transfer-Encoding, repeated,
+signed or listed lengths, repeated codings, bare CR or LF, NUL, whitespace before a
+colon, obsolete line folding, a missing, repeated or invalid Host), 413 for a body
+over the limit, 414 for a request line over the limit, 431 for a header block over
+the limit, 501 for a method or transfer coding not implemented, 505 for an HTTP
+version other than 1.0 and 1.1. After one, a server may still send one response,
+which closes the connection. Misuse of the sending side (a body on a HEAD response,
+CR or LF in a reason phrase, a short Content-Length) raises
+:class:`~typhoon.errors.HTTPOutputError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NEED_DATA",
+    "PAUSED",
+    "AnyEvent",
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "HTTP1ClientProtocol",
+    "HTTP1ServerProtocol",
+    "InformationalResponse",
+    "Request",
+    "Response",
+    "Signal",
+    "State",
+]
+
+import http.client
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, HttpResponseParser
+
+from typhoon._http1base import (
+    CHUNKED,
+    CLOSED,
+    DONE,
+    END_OF_MESSAGE,
+    ERROR,
+    HTTP10,
+    HTTP11,
+    IDLE,
+    LENGTH,
+    MUST_CLOSE,
+    NO_BODY,
+    SEND_BODY,
+    SWITCHED,
+    TOKEN_RE,
+    UNTIL_CLOSE,
+    HTTP1Base,
+    NextEvent,
+    encode_head,
+    new_headers,
+    tokens,
+)
+from typhoon._http1events import (
+    NEED_DATA,
+    PAUSED,
+    AnyEvent,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    InformationalResponse,
+    Request,
+    Response,
+    Signal,
+    State,
+)
+from typhoon.errors import HTTPInputError, HTTPOutputError
+from typhoon.httputil import HTTPHeaders
+
+_METHODS: Final[dict[bytes, str]] = {
+    m.encode(): m
+    for m in (
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "OPTIONS",
+        "PATCH",
+        "CONNECT",
+        "TRACE",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+        "REPORT",
+        "SEARCH",
+        "PURGE",
+    )
+}
+_METHOD_NAMES: Final = frozenset(_METHODS.values())
+
+#: "HTTP/1.1 200 OK\r\n" for every registered status code (never mutated).
+_STATUS_LINES: Final[dict[int, str]] = {
+    code: f"HTTP/1.1 {code} {reason}\r\n" for code, reason in http.client.responses.items()
+}
+# RFC 9110, section 15.1 / RFC 9112, section 4: reason-phrase is HTAB, SP, VCHAR and
+# obs-text; anything else could end the status line or smuggle control bytes.
+_BAD_REASON_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_REASON_BYTES_RE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_TARGET_RE: Final = re.compile(r"[\x00-\x20\x7f]")
+# RFC 9110, section 7.2 and RFC 3986, section 3.2.2: Host = uri-host [ ":" port ].
+_HOST_RE: Final = re.compile(
+    r"(?:\[[0-9A-Za-z:.%_~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
+)
+# Methods whose requests carry content, so an empty one still gets Content-Length: 0
+# (RFC 9110, section 8.6).
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+
+_REQUEST_PRIMER: Final = b"POST / HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n"
+_RESPONSE_PRIMER: Final = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+_V11_TAIL: Final = b" HTTP/1.1\r\n"
+_object_new = object.__new__
+_V10_TAIL: Final = b" HTTP/1.0\r\n"
+
+
+def _status_line(status_code: int, reason: str | None) -> str:
+    if type(status_code) is not int or not 100 <= status_code <= 999:
+        raise HTTPOutputError(f"invalid status code {status_code!r}")
+    if reason is None:
+        return _STATUS_LINES.get(status_code) or f"HTTP/1.1 {status_code} Unknown\r\n"
+    # CVE-2025-67724: an application-chosen reason phrase must not be able to end the
+    # status line (response splitting) or carry other control characters.
+    if _BAD_REASON_RE.search(reason) is not None:
+        raise HTTPOutputError(f"invalid character in reason phrase {reason[:64]!r}")
+    return f"HTTP/1.1 {status_code} {reason}\r\n"
+
+
+def _fields_of(headers: HTTPHeaders | Iterable[tuple[str, str]] | None) -> dict[str, list[str]]:
+    if headers is None:
+        return {}
+    if isinstance(headers, HTTPHeaders):
+        return headers._as_list
+    result = HTTPHeaders()
+    for name, value in headers:
+        result.add(name, value)
+    return result._as_list
+
+
+class HTTP1ServerProtocol(HTTP1Base):
+    """The server side of one HTTP/1.1 connection: parses requests, frames responses.
+
+    Args:
+        max_header_size: largest request head (request line and fields), in bytes;
+            more is answered 431 (64 KiB by default).
+        max_body_size: largest request body (100 MiB by default); more is answered
+            413, before reading when the length is declared. See
+            :meth:`set_max_body_size` for one request.
+        chunk_size: largest ``Data`` event (64 KiB by default).
+        max_start_line_size: longest request line; more is answered 414 (defaults to
+            ``max_header_size``).
+        no_keep_alive: close the connection after every response.
+
+    Response framing (RFC 9112, section 6): no body for HEAD, 1xx, 204 and 304 and
+    for a 2xx to CONNECT; otherwise the Content-Length or ``Transfer-Encoding:
+    chunked`` the application set, else Content-Length when the whole body is given at
+    once (``end=True``), else chunked for an HTTP/1.1 client, else the body runs until
+    the connection closes. ``Connection: close`` (or ``keep-alive`` for an HTTP/1.0
+    client) is added when needed; the headers object passed in is never modified.
+    """
+
+    __slots__ = ("_host_ok", "_no_keep_alive", "_req_version", "_waiting_continue")
+
+    _parser: HttpRequestParser | None
+    _parser_class = HttpRequestParser
+    _chunked_primer = _REQUEST_PRIMER
+
+    def __init__(
+        self,
+        *,
+        max_header_size: int | None = None,
+        max_body_size: int | None = None,
+        chunk_size: int | None = None,
+        max_start_line_size: int | None = None,
+        no_keep_alive: bool = False,
+    ) -> None:
+        super().__init__(
+            max_header_size=max_header_size,
+            max_body_size=max_body_size,
+            chunk_size=chunk_size,
+            max_start_line_size=max_start_line_size,
+        )
+        self._no_keep_alive = no_keep_alive
+        self._req_version = HTTP11
+        self._waiting_continue = False
+        self._host_ok: str | None = None
+
+    @property
+    def client_waiting_for_continue(self) -> bool:
+        """The client sent ``Expect: 100-continue`` and neither body nor answer came yet.
+
+        Send :meth:`send_continue` once the body is wanted, or a final response.
+        """
+        return self._waiting_continue
+
+    # --- receiving -------------------------------------------------------------------
+
+    def next_event(self) -> NextEvent:
+        """Return the next event, or ``NEED_DATA`` / ``PAUSED``.
+
+        Raises:
+            HTTPInputError: the request violates HTTP/1.1; ``status_code`` is the status
+                to answer with. Raised again by every later call.
+        """
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            return pending
+        state = self._their_state
+        if state is IDLE:
+            return self._next_request()
+        if state is SEND_BODY:
+            return self._read_body()
+        if state is ERROR:
+            assert self._error is not None
+            raise self._error
+        if state is CLOSED:
+            return ConnectionClosed()
+        return PAUSED
+
+    def _next_request(self) -> NextEvent:
+        buf = self._buf
+        if self._head_begun:
+            end = buf.find(b"\r\n\r\n", self._scan)
+        else:
+            pos = self._pos
+            if pos >= len(buf) or buf[pos] == 13:
+                # Nothing buffered, or empty lines before the request: the general path.
+                return self._next_request_slow()
+            self._head_begun = True
+            self._mark = self._fed = self._scan = pos
+            end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return self._next_request_slow()
+        head_end = end + 4
+        mark = self._mark
+        if head_end - mark > self._max_header_size:
+            return self._next_request_slow()
+        parser = self._parser
+        if parser is None:
+            parser = self._parser = HttpRequestParser(self._head_sink)
+        fed = self._fed
+        try:
+            if fed == 0 and head_end == len(buf) and type(buf) is bytes:
+                parser.feed_data(buf)
+            else:
+                parser.feed_data(memoryview(buf)[fed:head_end])
+            upgrade = False
+        except HttpParserUpgrade:
+            upgrade = True
+        except HttpParserError as exc:
+            raise self._parse_error(exc) from exc
+        self._pos = self._fed = head_end
+        sink = self._head_sink
+        urls = sink.urls
+        url = urls[0] if len(urls) == 1 else b"".join(urls)
+        urls.clear()
+        raw_method = parser.get_method()
+        # RFC 9112, section 3: method SP request-target SP HTTP-version CRLF with single
+        # spaces; llhttp has checked each part, so the lengths must add up exactly.
+        version_at = mark + len(raw_method) + 1 + len(url)
+        if buf.startswith(_V11_TAIL, version_at):
+            version = HTTP11
+        elif buf.startswith(_V10_TAIL, version_at):
+            version = HTTP10
+        else:
+            raise self._bad_request_line(version_at)
+        if version_at + 9 - mark > self._max_start_line:
+            raise self._fail("request line too long", 414)
+        method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
+        fields = sink.fields
+        sink.fields = {}
+        # RFC 9112, section 3.2: exactly one valid Host in HTTP/1.1, never several.
+        hosts = fields.get("Host")
+        if hosts is None:
+            if version is HTTP11:
+                raise self._fail("missing Host header")
+        elif len(hosts) != 1:
+            raise self._fail("more than one Host header")
+        elif hosts[0] != self._host_ok:
+            if _HOST_RE.fullmatch(hosts[0]) is None:
+                raise self._fail("invalid Host header")
+            self._host_ok = hosts[0]
+        keep_alive = version is HTTP11
+        expect = False
+        mode = NO_BODY
+        length = 0
+        if len(fields) > 1 or (fields and hosts is None):
+            if "Transfer-Encoding" in fields or "Content-Length" in fields:
+                mode, length = self._check_framing(fields, version)
+            # Otherwise, RFC 9112, section 6.3, rule 6: no CL and no TE means no body.
+            connection = fields.get("Connection")
+            if connection is not None:
+                # RFC 9112, section 9.3: persistence.
+                options = tokens(connection)
+                if "close" in options:
+                    keep_alive = False
+                elif version is HTTP10 and "keep-alive" in options:
+                    keep_alive = True
+            expectation = fields.get("Expect")
+            if expectation is not None and version is HTTP11:
+                # RFC 9110, section 10.1.1: HTTP/1.0 requests' expectations are ignored.
+                expect = expectation[-1].strip(" \t").lower() == "100-continue"
+        self._req_method = method
+        self._req_version = version
+        self._req_upgrade = upgrade
+        self._keep_alive = keep_alive and not self._no_keep_alive
+        headers = _object_new(HTTPHeaders)
+        headers._as_list = fields
+        request = Request(
+            method, url.decode("latin-1"), version, headers, keep_alive, expect, upgrade
+        )
+        if mode == NO_BODY:
+            self._their_state = DONE
+            self._pending = END_OF_MESSAGE
+        else:
+            self._waiting_continue = expect
+            self._start_body(mode, length, head_end)
+        return request
+
+    def _next_request_slow(self) -> NextEvent:
+        """The general path: empty lines, partial heads, end of file, size limits."""
+        head_end = self._find_head()
+        if head_end < 0:
+            if self._eof:
+                if self._head_begun:
+                    raise self._fail("connection closed in the middle of a request head")
+                self._their_state = CLOSED
+                return ConnectionClosed()
+            return NEED_DATA
+        # A complete head within the limits is now buffered: take the fast path.
+        return self._next_request()
+
+    def _bad_request_line(self, version_at: int) -> HTTPInputError:
+        buf = self._buf
+        line_end = buf.find(b"\r\n", self._mark)
+        if buf[version_at : version_at + 1] == b" " and line_end - version_at == 9:
+            return self._version_error(self._mark, line_end, version_at + 1)
+        return self._fail("malformed request line")
+
+    def _method_error(self, exc: HttpParserError) -> HTTPInputError:
+        buf = self._buf
+        space = buf.find(b" ", self._mark, self._mark + 64)
+        method = bytes(buf[self._mark : space]) if space > self._mark else b""
+        if method and TOKEN_RE.fullmatch(method.decode("latin-1")):
+            # RFC 9110, section 9.1: a well-formed method this server does not know.
+            return self._fail(f"method not implemented: {method.decode('latin-1')}", 501)
+        return self._fail(f"malformed request line: {exc}")
+
+    def _other_codings(self, codings: list[str]) -> tuple[int, int]:
+        # RFC 9112, section 6.1: a transfer coding the server does not understand.
+        raise self._fail(f"transfer coding not implemented: {', '.join(codings)}", 501)
+
+    def _body_started(self) -> None:
+        self._waiting_continue = False
+
+    def _message_complete(self, end: EndOfMessage) -> EndOfMessage:
+        self._their_state = DONE
+        self._waiting_continue = False
+        return end
+
+    # --- sending ---------------------------------------------------------------------
+
+    def send_continue(self) -> bytes:
+        """Return ``100 Continue`` for a client waiting on ``Expect: 100-continue``."""
+        return self.send_response(100)
+
+    def send_response(
+        self,
+        status_code: int,
+        headers: HTTPHeaders | Iterable[tuple[str, str]] | None = None,
+        *,
+        reason: str | None = None,
+        body: bytes = b"",
+        end: bool = False,
+    ) -> bytes:
+        """Return the bytes of a response head (and of ``body`` and the end, if given).
+
+        A 1xx other than 101 may precede the final response. After a protocol error
+        from :meth:`next_event` one response may still be sent; it closes the
+        connection.
+
+        Args:
+            status_code: the status; the reason phrase defaults to the standard one.
+            headers: the header fields (:class:`~typhoon.httputil.HTTPHeaders` or
+                ``(name, value)`` pairs); framing fields are added as needed.
+            reason: a custom reason phrase (no control characters).
+            body: the first (or only) piece of the body.
+            end: the response is complete with ``body``.
+
+        Raises:
+            HTTPOutputError: the response is not allowed now or is malformed.
+        """
+        if self._our_state is not IDLE:
+            raise HTTPOutputError("a response was already started")
+        their = self._their_state
+        if their is not DONE and their is not SEND_BODY and their is not ERROR:
+            raise HTTPOutputError("no request to respond to")
+        if reason is None and type(status_code) is int:
+            status_line = _STATUS_LINES.get(status_code) or _status_line(status_code, None)
+        else:
+            status_line = _status_line(status_code, reason)
+        fields = headers._as_list if type(headers) is HTTPHeaders else _fields_of(headers)
+        lines = [status_line]
+        append = lines.append
+        for name, values in fields.items():
+            for value in values:
+                append(f"{name}: {value}\r\n")
+        if status_code < 200:
+            return self._send_informational(status_code, lines, body, end)
+        self._waiting_continue = False
+        method = self._req_method
+        if (
+            end
+            and their is DONE
+            and "Content-Length" not in fields
+            and "Transfer-Encoding" not in fields
+            and "Connection" not in fields
+            and status_code != 204
+            and status_code != 304
+            and method != "HEAD"
+            and method != "CONNECT"
+        ):
+            # The whole response at once, framing left to us: the common case.
+            append(f"Content-Length: {len(body)}\r\n")
+            if not self._keep_alive:
+                append("Connection: close\r\n\r\n")
+                self._our_state = MUST_CLOSE
+            else:
+                # RFC 9112, section 9.3: an HTTP/1.0 client keeps the connection only
+                # if told so.
+                append("\r\n" if self._req_version is HTTP11 else "Connection: keep-alive\r\n\r\n")
+                self._start_next_cycle()
+            try:
+                head = "".join(lines).encode("latin-1")
+            except UnicodeEncodeError:
+                head = encode_head(lines)
+            return head + body if body else head
+        keep_alive = self._keep_alive
+        chunked_ok = self._req_version is HTTP11
+        if their is ERROR:
+            method = None
+            keep_alive = chunked_ok = False
+        connection = fields.get("Connection")
+        options = tokens(connection) if connection is not None else ()
+        if "close" in options:
+            keep_alive = False
+        te = fields.get("Transfer-Encoding")
+        cl = fields.get("Content-Length")
+        length = 0
+        if method == "HEAD" or status_code == 204 or status_code == 304:
+            # RFC 9110, sections 9.3.2, 15.3.5 and 15.4.5: no content. RFC 9110 section
+            # 8.6 and RFC 9112 section 6.1: no length or coding fields on a 204.
+            if status_code == 204 and (te is not None or cl is not None):
+                raise HTTPOutputError(
+                    "a 204 response cannot have Content-Length or Transfer-Encoding"
+                )
+            mode = NO_BODY
+        elif method == "CONNECT" and status_code < 300:
+            # RFC 9110, section 9.3.6: a 2xx to CONNECT starts a tunnel; no framing.
+            if te is not None or cl is not None:
+                raise HTTPOutputError(
+                    "a 2xx to CONNECT cannot have Content-Length or Transfer-Encoding"
+                )
+            mode = NO_BODY
+        elif te is None and cl is None:
+            if end:
+                mode = LENGTH
+                length = len(body)
+                append(f"Content-Length: {length}\r\n")
+            elif chunked_ok:
+                mode = CHUNKED
+                append("Transfer-Encoding: chunked\r\n")
+            else:
+                # RFC 9112, section 6.3, rule 8: an HTTP/1.0 client reads to the close.
+                mode = UNTIL_CLOSE
+                keep_alive = False
+        else:
+            mode, length = self._declared_framing(te, cl, chunked_ok)
+        if not keep_alive:
+            if "close" not in options:
+                append("Connection: close\r\n")
+        elif not chunked_ok and "keep-alive" not in options:
+            # RFC 9112, section 9.3: an HTTP/1.0 client keeps the connection only if told.
+            append("Connection: keep-alive\r\n")
+        append("\r\n")
+        head = encode_head(lines)
+        self._keep_alive = keep_alive
+        if method == "CONNECT" and mode == NO_BODY and status_code < 300:
+            self._our_state = self._their_state = SWITCHED
+            return head
+        if end and mode == LENGTH and len(body) == length:
+            # The whole response at once: the common case.
+            self._our_state = SEND_BODY
+            self._finish_ours()
+            return head + body if body else head
+        self._send_mode = mode
+        self._send_remaining = length
+        self._our_state = SEND_BODY
+        if body:
+            head += self._frame(body)
+        if end:
+            head += self._end_bytes(None)
+            self._finish_ours()
+        return head
+
+    def _send_informational(
+        self, status_code: int, lines: list[str], body: bytes, end: bool
+    ) -> bytes:
+        if body or end:
+            raise HTTPOutputError("a 1xx response has no body")
+        if status_code == 101:
+            if not self._req_upgrade or self._their_state is not DONE:
+                raise HTTPOutputError("101 needs a complete request asking for an upgrade")
+            self._our_state = self._their_state = SWITCHED
+        self._waiting_continue = False
+        lines.append("\r\n")
+        return encode_head(lines)
+
+    def send_data(self, data: bytes) -> bytes:
+        """Return the framed bytes of the next piece of the response body.
+
+        Raises:
+            HTTPOutputError: no response body is in progress, or this response cannot
+                take ``data`` (HEAD, 204, 304, beyond its Content-Length).
+        """
+        if self._our_state is not SEND_BODY:
+            raise HTTPOutputError("no response body is in progress")
+        return self._frame(data)
+
+    def send_end(self, trailers: HTTPHeaders | None = None) -> bytes:
+        """Return the bytes that complete the response (the last chunk and trailers).
+
+        Raises:
+            HTTPOutputError: no response is in progress, fewer bytes than its
+                Content-Length were sent, or trailers without chunked framing.
+        """
+        if self._our_state is not SEND_BODY:
+            raise HTTPOutputError("no response body is in progress")
+        data = self._end_bytes(trailers)
+        self._finish_ours()
+        return data
+
+    def _finish_ours(self) -> None:
+        if self._keep_alive and self._their_state is DONE:
+            self._start_next_cycle()
+            return
+        # Closing, or the request body was not read to its end: no reuse.
+        self._keep_alive = False
+        self._our_state = MUST_CLOSE
+
+    def _start_next_cycle(self) -> None:
+        # Both messages are complete and the connection stays open.
+        self._their_state = self._our_state = IDLE
+        self._head_begun = False
+        self._req_method = None
+        self._req_upgrade = False
+        self._req_version = HTTP11
+        self._max_body_size = self._default_max_body_size
+        if type(self._buf) is bytearray:
+            self._compact()
+
+
+class HTTP1ClientProtocol(HTTP1Base):
+    """The client side of one HTTP/1.1 connection: frames requests, parses responses.
+
+    Args:
+        max_header_size: largest response head, in bytes (64 KiB by default).
+        max_body_size: largest response body (100 MiB by default).
+        chunk_size: largest ``Data`` event (64 KiB by default).
+
+    Response framing follows RFC 9112, section 6.3, with the request it answers in
+    mind: no body for HEAD, 1xx, 204 and 304, a tunnel after a 2xx to CONNECT and a
+    new protocol after a 101, otherwise chunked, Content-Length, or until the
+    connection closes.
+    """
+
+    __slots__ = ()
+
+    _parser_class = HttpResponseParser
+    _chunked_primer = _RESPONSE_PRIMER
+
+    def __init__(
+        self,
+        *,
+        max_header_size: int | None = None,
+        max_body_size: int | None = None,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__(
+            max_header_size=max_header_size,
+            max_body_size=max_body_size,
+            chunk_size=chunk_size,
+            max_start_line_size=None,
+        )
+
+    # --- sending ---------------------------------------------------------------------
+
+    def send_request(
+        self,
+        method: str,
+        target: str,
+        headers: HTTPHeaders | Iterable[tuple[str, str]] | None = None,
+        *,
+        body: bytes = b"",
+        end: bool = False,
+    ) -> bytes:
+        """Return the bytes of a request head (and of ``body`` and the end, if given).
+
+        The headers must hold exactly one ``Host``. A complete empty body gets no
+        Content-Length unless the method defines content (POST, PUT, PATCH); a body
+        sent in pieces (``end=False``) is chunked unless Content-Length is set.
+
+        Raises:
+            HTTPOutputError: a request is in progress, or the method, target or
+                headers are invalid.
+        """
+        if self._our_state is not IDLE or self._their_state is not IDLE:
+            raise HTTPOutputError("a request is already in progress")
+        if method not in _METHOD_NAMES and TOKEN_RE.fullmatch(method) is None:
+            raise HTTPOutputError(f"invalid method {method!r}")
+        if not target or _BAD_TARGET_RE.search(target) is not None:
+            raise HTTPOutputError(f"invalid request target {target[:64]!r}")
+        fields = _fields_of(headers)
+        hosts = fields.get("Host")
+        if hosts is None or len(hosts) != 1:
+            raise HTTPOutputError("a request needs exactly one Host header")
+        connection = fields.get("Connection")
+        options = tokens(connection) if connection is not None else ()
+        self._keep_alive = "close" not in options
+        self._req_upgrade = method == "CONNECT" or ("upgrade" in options and "Upgrade" in fields)
+        lines = [f"{method} {target} HTTP/1.1\r\n"]
+        append = lines.append
+        for name, values in fields.items():
+            for value in values:
+                append(f"{name}: {value}\r\n")
+        te = fields.get("Transfer-Encoding")
+        cl = fields.get("Content-Length")
+        length = 0
+        if te is not None or cl is not None:
+            mode, length = self._declared_framing(te, cl, True)
+        elif end and not body and method not in _BODY_METHODS:
+            mode = NO_BODY
+        elif end:
+            mode = LENGTH
+            length = len(body)
+            append(f"Content-Length: {length}\r\n")
+        else:
+            mode = CHUNKED
+            append("Transfer-Encoding: chunked\r\n")
+        append("\r\n")
+        head = encode_head(lines)
+        self._req_method = method
+        self._send_mode = mode
+        self._send_remaining = length
+        self._our_state = SEND_BODY
+        if body:
+            head += self._frame(body)
+        if end:
+            head += self._end_bytes(None)
+            self._finish_ours()
+        return head
+
+    def send_data(self, data: bytes) -> bytes:
+        """Return the framed bytes of the next piece of the request body.
+
+        Raises:
+            HTTPOutputError: no request body is in progress or ``data`` overruns its
+                Content-Length.
+        """
+        if self._our_state is not SEND_BODY:
+            raise HTTPOutputError("no request body is in progress")
+        return self._frame(data)
+
+    def send_end(self, trailers: HTTPHeaders | None = None) -> bytes:
+        """Return the bytes that complete the request (the last chunk and trailers).
+
+        Raises:
+            HTTPOutputError: no request is in progress, fewer bytes than its
+                Content-Length were sent, or trailers without chunked framing.
+        """
+        if self._our_state is not SEND_BODY:
+            raise HTTPOutputError("no request body is in progress")
+        data = self._end_bytes(trailers)
+        self._finish_ours()
+        return data
+
+    def _finish_ours(self) -> None:
+        their = self._their_state
+        if their is DONE:
+            # The response ended before the request: the server expects no more.
+            self._keep_alive = False
+            self._our_state = self._their_state = MUST_CLOSE
+        elif their is SWITCHED:
+            self._our_state = SWITCHED
+        else:
+            self._our_state = DONE
+
+    # --- receiving -------------------------------------------------------------------
+
+    def next_event(self) -> NextEvent:
+        """Return the next event, or ``NEED_DATA`` / ``PAUSED``.
+
+        ``ConnectionClosed`` also comes when the server closes before sending any byte
+        of a response (a keep-alive connection it had already given up on), so the
+        caller can retry on a new connection.
+
+        Raises:
+            HTTPInputError: the response violates HTTP/1.1. Raised again by every
+                later call.
+        """
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            return pending
+        state = self._their_state
+        if state is IDLE:
+            if self._our_state is IDLE:
+                if self._eof and self._pos >= len(self._buf):
+                    self._their_state = CLOSED
+                    return ConnectionClosed()
+                return PAUSED
+            return self._next_response()
+        if state is SEND_BODY:
+            return self._read_body()
+        if state is ERROR:
+            assert self._error is not None
+            raise self._error
+        if state is CLOSED or (state is MUST_CLOSE and self._eof):
+            self._their_state = CLOSED
+            return ConnectionClosed()
+        return PAUSED
+
+    def _next_response(self) -> NextEvent:
+        head_end = self._find_head()
+        if head_end < 0:
+            if self._eof:
+                if self._head_begun:
+                    raise self._fail("connection closed in the middle of a response head")
+                self._their_state = CLOSED
+                self._keep_alive = False
+                return ConnectionClosed()
+            return NEED_DATA
+        upgraded = self._feed_head(self._fed, head_end)
+        self._pos = self._fed = head_end
+        parser = self._parser
+        assert isinstance(parser, HttpResponseParser)
+        sink = self._head_sink
+        buf = self._buf
+        mark = self._mark
+        if buf.startswith(b"HTTP/1.1 ", mark):
+            version = HTTP11
+        elif buf.startswith(b"HTTP/1.0 ", mark):
+            version = HTTP10
+        else:
+            raise self._version_error(mark, head_end, mark)
+        status = parser.get_status_code()
+        reason = b"".join(sink.urls)
+        sink.urls.clear()
+        fields = sink.fields
+        sink.fields = {}
+        if status < 100:
+            raise self._fail(f"invalid status code {status}")
+        if _BAD_REASON_BYTES_RE.search(reason) is not None:
+            raise self._fail("invalid character in reason phrase")
+        headers = new_headers(fields)
+        text_reason = reason.decode("latin-1")
+        if status < 200 and status != 101:
+            # RFC 9110, section 15.2: interim responses; the final one follows.
+            self._head_begun = False
+            return InformationalResponse(status, text_reason, version, headers)
+        keep_alive = self._keep_alive
+        connection = fields.get("Connection")
+        options = tokens(connection) if connection is not None else []
+        if version is HTTP10:
+            keep_alive = keep_alive and "keep-alive" in options
+        elif "close" in options:
+            keep_alive = False
+        method = self._req_method
+        if status == 101 or (method == "CONNECT" and status < 300):
+            if not self._req_upgrade:
+                raise self._fail(f"unexpected {status} response switching protocols")
+            self._their_state = SWITCHED
+            if self._our_state is DONE:
+                self._our_state = SWITCHED
+            return Response(status, text_reason, version, headers, keep_alive)
+        del upgraded
+        if method == "HEAD" or status == 204 or status == 304:
+            mode, length = NO_BODY, 0
+        elif "Transfer-Encoding" in fields or "Content-Length" in fields:
+            mode, length = self._check_framing(fields, version)
+        else:
+            # RFC 9112, section 6.3, rule 8: the body runs until the connection closes.
+            mode, length = UNTIL_CLOSE, 0
+        if mode == UNTIL_CLOSE:
+            keep_alive = False
+        self._keep_alive = keep_alive
+        response = Response(status, text_reason, version, headers, keep_alive)
+        if mode == NO_BODY:
+            # llhttp may expect a body here (HEAD); a fresh parser takes the next head.
+            self._parser = None
+            self._pending = self._message_complete(END_OF_MESSAGE)
+        else:
+            self._start_body(mode, length, head_end)
+        return response
+
+    def _other_codings(self, codings: list[str]) -> tuple[int, int]:
+        if codings[-1] != "chunked":
+            # RFC 9112, section 6.3, rule 4: not chunked last means read until close.
+            return UNTIL_CLOSE, 0
+        raise self._fail(f"transfer coding not supported: {', '.join(codings)}", 501)
+
+    def _message_complete(self, end: EndOfMessage) -> EndOfMessage:
+        our = self._our_state
+        if our is DONE and self._keep_alive:
+            # Both messages complete: ready for the next request.
+            self._their_state = self._our_state = IDLE
+            self._head_begun = False
+            self._req_method = None
+            self._req_upgrade = False
+            self._max_body_size = self._default_max_body_size
+            self._compact()
+        elif our is DONE or our is MUST_CLOSE:
+            self._their_state = self._our_state = MUST_CLOSE
+        else:
+            self._their_state = DONE
+        return end
