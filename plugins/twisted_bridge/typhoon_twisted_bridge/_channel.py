@@ -180,7 +180,14 @@ class BridgeChannel:
         """The request finished: finish typhoon's response."""
         if self.disconnected or self.done.done():
             return
-        self.finished = self.handler.finish()
+        try:
+            self.finished = self.handler.finish()
+        except Exception:
+            # For example fewer bytes than the resource's Content-Length announced: the
+            # response cannot be completed, so the connection is closed.
+            app_log.error("Cannot finish the twisted.web response", exc_info=True)
+            self.loseConnection()
+            return
         self.finished.add_done_callback(_retrieve)
         self.done.set_result(None)
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 __all__ = ["TwistedResourceHandler", "resource_rule"]
 
+import contextlib
 import re
 import weakref
 from typing import Any
 
 from twisted.web.resource import IResource
 from twisted.web.server import Site
+from typhoon.errors import StreamClosedError
 from typhoon.web import RequestHandler
 
 from typhoon_twisted_bridge._channel import BridgeChannel, MountedSite
@@ -73,7 +75,8 @@ class TwistedResourceHandler(RequestHandler):
         channel.start()
         await channel.done
         if channel.finished is not None:
-            await channel.finished
+            with contextlib.suppress(StreamClosedError):
+                await channel.finished
 
     get = head = post = put = delete = patch = options = _serve
 

@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import EncodingResourceWrapper, Resource
+from typhoon.errors import HTTPStreamClosedError
 from typhoon.httpclient import HTTPRequest
 from typhoon.iostream import IOStream
 from typhoon.tcpclient import TCPClient
@@ -251,6 +252,29 @@ async def test_statuses_typhoon_refuses_are_answered_safely() -> None:
         response = await http.fetch(base + "/tw/odd")
         # A reason phrase that could inject markup is replaced by the standard one.
         assert (response.code, response.reason, response.body) == (202, "Accepted", b"odd")
+    http.close()
+
+
+async def test_a_body_shorter_than_its_content_length_closes_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Short(Resource):
+        isLeaf = True
+
+        def render_GET(self, request: server.Request) -> Any:
+            request.setHeader(b"content-length", b"10")
+            request.write(b"abc")
+            request.finish()
+            return server.NOT_DONE_YET
+
+    app = make_app([resource_rule("/tw", make_tree({b"short": Short()}))])
+    http = client()
+    async with serving(app) as base:
+        with pytest.raises(HTTPStreamClosedError):
+            await http.fetch(base + "/tw/short", request_timeout=5)
+        assert "Cannot finish the twisted.web response" in caplog.text
+        # The server is fine afterwards.
+        assert (await http.fetch(base + "/tw/home")).body == b"twisted home"
     http.close()
 
 
