@@ -250,7 +250,11 @@ class HTTP1Base:
 
         After a protocol switch these are the first bytes of the new protocol.
         """
-        return bytes(self._buf[self._pos :]), self._eof
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            return b"", self._eof
+        return bytes(buf[pos:]), self._eof
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes received from the peer; ``b""`` means the peer closed its side.
@@ -336,7 +340,13 @@ class HTTP1Base:
         if not self._head_begun:
             pos = self._pos
             n = len(buf)
-            while pos < n and buf[pos] == 13 and buf.startswith(b"\r\n", pos):
+            while pos < n and buf[pos] == 13:
+                if pos + 1 == n:
+                    # A lone CR: wait to see whether an LF completes the empty line.
+                    self._pos = pos
+                    return -1
+                if buf[pos + 1] != 10:
+                    break
                 pos += 2
             if pos >= n:
                 self._pos = pos
@@ -386,6 +396,10 @@ class HTTP1Base:
         except HttpParserUpgrade:
             return True
         except HttpParserError as exc:
+            if str(exc) == "Pause on CONNECT/Upgrade":
+                # A 101 response: llhttp stops without resuming; the caller drops the
+                # parser once it has read the status.
+                return True
             raise self._parse_error(exc) from exc
         return False
 

@@ -72,7 +72,7 @@ __all__ = [
 import http.client
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, NoReturn
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, HttpResponseParser
 
@@ -390,6 +390,22 @@ class HTTP1ServerProtocol(HTTP1Base):
             return self._version_error(self._mark, line_end, version_at + 1)
         return self._fail("malformed request line")
 
+    def _parse_error(self, exc: HttpParserError) -> HTTPInputError:
+        te = self._head_sink.fields.get("Transfer-Encoding")
+        if te is not None and "Transfer-Encoding" in str(exc):
+            codings = tokens(te)
+            if (
+                codings
+                and all(TOKEN_RE.fullmatch(c) for c in codings)
+                and "chunked" not in codings
+                and "identity" not in codings
+            ):
+                # RFC 9112, section 6.1: well-formed codings the server does not know.
+                # ("identity", dropped from the registry, stays a framing error: a body
+                # "framed" by it has no defined length.)
+                return self._other_codings(codings)
+        return super()._parse_error(exc)
+
     def _method_error(self, exc: HttpParserError) -> HTTPInputError:
         buf = self._buf
         space = buf.find(b" ", self._mark, self._mark + 64)
@@ -399,7 +415,7 @@ class HTTP1ServerProtocol(HTTP1Base):
             return self._fail(f"method not implemented: {method.decode('latin-1')}", 501)
         return self._fail(f"malformed request line: {exc}")
 
-    def _other_codings(self, codings: list[str]) -> tuple[int, int]:
+    def _other_codings(self, codings: list[str]) -> NoReturn:
         # RFC 9112, section 6.1: a transfer coding the server does not understand.
         raise self._fail(f"transfer coding not implemented: {', '.join(codings)}", 501)
 
@@ -490,6 +506,9 @@ class HTTP1ServerProtocol(HTTP1Base):
             return head + body if body else head
         keep_alive = self._keep_alive
         chunked_ok = self._req_version is HTTP11
+        if end and their is not DONE:
+            # The response is complete before the request: the connection closes.
+            keep_alive = False
         if their is ERROR:
             method = None
             keep_alive = chunked_ok = False
@@ -807,6 +826,8 @@ class HTTP1ClientProtocol(HTTP1Base):
         else:
             raise self._version_error(mark, head_end, mark)
         status = parser.get_status_code()
+        if upgraded:
+            self._parser = None
         reason = b"".join(sink.urls)
         sink.urls.clear()
         fields = sink.fields
@@ -836,7 +857,6 @@ class HTTP1ClientProtocol(HTTP1Base):
             if self._our_state is DONE:
                 self._our_state = SWITCHED
             return Response(status, text_reason, version, headers, keep_alive)
-        del upgraded
         if method == "HEAD" or status == 204 or status == 304:
             mode, length = NO_BODY, 0
         elif "Transfer-Encoding" in fields or "Content-Length" in fields:
