@@ -2,10 +2,11 @@
 
 Layer 5 (web). Imports :mod:`typhoon.web` (the handler base class),
 :mod:`typhoon.wsproto` (every protocol rule: handshake checks, framing,
-permessage-deflate), the private connection engine :mod:`typhoon._wsconnection` and
-client :mod:`typhoon._wsclient`, :mod:`typhoon.httpclient` (``HTTPRequest``),
-:mod:`typhoon.ioloop`, :mod:`typhoon.escape`, :mod:`typhoon.errors`,
-:mod:`typhoon.log` and the standard library.
+permessage-deflate), the private connection engine :mod:`typhoon._wsconnection`, its
+ASGI counterpart :mod:`typhoon._wsasgi`, the client :mod:`typhoon._wsclient`,
+:mod:`typhoon.httpclient` (``HTTPRequest``), :mod:`typhoon.ioloop`,
+:mod:`typhoon.escape`, :mod:`typhoon.errors`, :mod:`typhoon.log` and the standard
+library.
 
 A server endpoint is a :class:`WebSocketHandler` routed like any handler::
 
@@ -47,6 +48,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from typhoon._wsasgi import ASGIWebSocketProtocol, asgi_websocket_protocol
 from typhoon._wsclient import WebSocketClientConnection, keepalive_timings
 from typhoon._wsconnection import WebSocketProtocol, WebSocketProtocol13
 from typhoon.concurrent import convert_yielded
@@ -95,7 +97,7 @@ class WebSocketHandler(RequestHandler):
         **kwargs: Any,
     ) -> None:
         #: The open connection (``None`` before the handshake and after the close).
-        self.ws_connection: WebSocketProtocol13 | None = None
+        self.ws_connection: WebSocketProtocol13 | ASGIWebSocketProtocol | None = None
         #: The status code of the client's Close frame, once the connection closed
         #: (``None`` when it sent none, or when the connection broke).
         self.close_code: int | None = None
@@ -131,20 +133,54 @@ class WebSocketHandler(RequestHandler):
         RequestHandler.finish(self)
         self._upgraded = True
         self._subprotocol = subprotocol
-        stream = self.detach()
+        # Under an ASGI server (typhoon.asgi.asgi_app) the server does the framing.
+        connection: WebSocketProtocol13 | ASGIWebSocketProtocol | None = asgi_websocket_protocol(
+            self,
+            request.connection,
+            subprotocol=subprotocol,
+            max_message_size=self.max_message_size,
+        )
+        if connection is None:
+            stream = self.detach()
         codec = WebSocketCodec(
             Role.SERVER, deflate=accept.deflate, max_message_size=self.max_message_size
         )
         interval, timeout = keepalive_timings(self.ping_interval, self.ping_timeout)
         connection = WebSocketProtocol13(
             self,
-            stream,
             codec,
             subprotocol=subprotocol,
             ping_interval=interval,
             ping_timeout=timeout,
         )
         self.ws_connection = connection
+        attaching = connection.attach(stream)
+        if attaching is None:
+            return self._open(connection, args, kwargs)
+        return self._attach_then_open(connection, attaching, args, kwargs)
+
+    async def _attach_then_open(
+        self,
+        connection: WebSocketProtocol13,
+        attaching: Awaitable[None],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        try:
+            await attaching
+        except OSError as exc:
+            # The client left while the connection changed hands: nothing was opened.
+            gen_log.debug("WebSocket connection lost before open: %s", exc)
+            self.ws_connection = None
+            return
+        opening = self._open(connection, args, kwargs)
+        if opening is not None:
+            await opening
+
+    def _open(
+        self, connection: WebSocketProtocol13, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Awaitable[None] | None:
+        """Run :meth:`open`; messages are dispatched once it has returned (or finished)."""
         connection.start_pinging()
         try:
             result = self.open(*args, **kwargs)
@@ -155,9 +191,9 @@ class WebSocketHandler(RequestHandler):
         if result is None:
             connection.start()
             return None
-        return self._open_then_read(connection, result)
+        return self._finish_open(connection, result)
 
-    async def _open_then_read(self, connection: WebSocketProtocol13, result: Any) -> None:
+    async def _finish_open(self, connection: WebSocketProtocol13, result: Any) -> None:
         """Wait for an asynchronous :meth:`open`; messages are read only after it."""
         try:
             await convert_yielded(result)
