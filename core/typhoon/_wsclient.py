@@ -194,13 +194,27 @@ class WebSocketClientConnection:
             codec.receive_data(b"")
         protocol = WebSocketProtocol13(
             self,
-            stream,
             codec,
             subprotocol=accept.subprotocol,
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
         )
         self.protocol = protocol
+        try:
+            attaching = protocol.attach(stream)
+            if attaching is not None:
+                self._task = asyncio.current_task()
+                await attaching
+        except asyncio.CancelledError:
+            self.protocol = None
+            self._fail_connect(WebSocketClosedError("connection attempt cancelled"), None)
+            raise
+        except Exception as exc:
+            self.protocol = None
+            self._fail_connect(exc, None)
+            return
+        finally:
+            self._task = None
         if not future.done():
             future.set_result(self)
         protocol.start_pinging()

@@ -1,34 +1,38 @@
-"""The WebSocket connection engine: a :class:`~typhoon.wsproto.WebSocketCodec` on a stream.
+"""The WebSocket connection engine: a :class:`~typhoon.wsproto.WebSocketCodec` as an
+asyncio protocol.
 
 Layer 5 (private to :mod:`typhoon.websocket`). Imports :mod:`typhoon.wsproto`,
-:mod:`typhoon.iostream`, :mod:`typhoon.concurrent`, :mod:`typhoon.escape`,
-:mod:`typhoon.errors`, :mod:`typhoon.log` and the standard library.
+:mod:`typhoon._wstransport`, :mod:`typhoon.iostream`, :mod:`typhoon.concurrent`,
+:mod:`typhoon.escape`, :mod:`typhoon.errors`, :mod:`typhoon.log` and the standard
+library.
 
-The codec owns every protocol rule; this module owns the socket, the timers and the
-calls into application code. Server handlers and client connections share it: both
-are an *endpoint* with ``on_message``, ``on_ping``, ``on_pong``,
+The codec owns every protocol rule; this module owns the transport, the timers and
+the calls into application code. Server handlers and client connections share it:
+both are an *endpoint* with ``on_message``, ``on_ping``, ``on_pong``,
 ``on_ws_connection_close`` and ``log_exception``.
 
-Strategy. Reading is callback driven, with no task per connection: one partial
-``read_bytes`` is pending at a time and its done-callback feeds the codec and
-dispatches every event the bytes complete, in order. When ``on_message`` returns an
-awaitable, dispatching stops (and no read is pending, so the stream pauses the peer
-once its buffer fills) until the awaitable is done: messages are handled one after
-another and a slow handler pushes back on the sender. Bytes the codec produces on its
-own (pongs, the Close reply, the Close that fails a connection) are written once per
-batch of events.
+Strategy. After the handshake the connection leaves its IOStream for a transport of
+its own (:mod:`typhoon._wstransport`), so received bytes reach
+:meth:`WebSocketProtocol13.data_received` directly: they are parsed and every event
+they complete is dispatched in that call, and what the handlers write goes out with
+no future or loop turn in between. When ``on_message`` returns an awaitable,
+dispatching stops and the transport stops reading until the awaitable is done:
+messages are handled one after another and a slow handler pushes back on the sender.
+Bytes the codec produces on its own (pongs, the Close reply, the Close that fails a
+connection) are written once per batch of events.
 
 Closing (RFC 6455 section 7): :meth:`WebSocketProtocol13.close` sends a Close frame
 and waits :data:`CLOSE_TIMEOUT` seconds for the peer's; a server closes the TCP
-connection as soon as both Close frames were exchanged, a client waits for the
-server to do so (section 7.1.1) for the same bounded time. A peer that breaks the
-protocol gets a Close frame with the code the codec chose, then the connection is
-closed. Whatever the path, the endpoint's ``on_ws_connection_close`` runs exactly once,
-when the stream has closed.
+connection as soon as both Close frames were exchanged, a client waits for the server
+to do so (section 7.1.1) for the same bounded time. A peer that breaks the protocol
+gets a Close frame with the code the codec chose; the write side is then shut down
+and input discarded until the peer closes, so the Close frame cannot be destroyed by
+a reset. Whatever the path, the endpoint's ``on_ws_connection_close`` runs exactly
+once, when the transport is gone.
 
 Keep-alive: with ``ping_interval`` a Ping is sent every interval; when a Pong has not
 arrived ``ping_timeout`` seconds after a Ping, the peer is taken for dead: a Close
-(1011) is attempted and the connection is closed at once, so the endpoint learns of
+(1011) is attempted and the connection is dropped at once, so the endpoint learns of
 the loss without waiting for TCP to notice.
 """
 
@@ -43,15 +47,17 @@ __all__ = [
 
 import abc
 import asyncio
-import contextlib
 import socket
 import sys
+import weakref
+from collections import deque
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Protocol
 
+from typhoon._wstransport import StreamTransport, connect_protocol, release_socket
 from typhoon.concurrent import convert_yielded
-from typhoon.errors import StreamClosedError, WebSocketClosedError, WebSocketError
+from typhoon.errors import WebSocketClosedError, WebSocketError
 from typhoon.escape import json_encode
 from typhoon.iostream import IOStream
 from typhoon.log import app_log, gen_log
@@ -70,11 +76,21 @@ from typhoon.wsproto import (
 #: Seconds to wait for the peer's side of the closing handshake before giving up on it.
 CLOSE_TIMEOUT = 5.0
 
-# Bytes asked of the stream per read: a partial read returns whatever arrived.
-_READ_SIZE = 65536
-
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+_ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+# One resolved future per loop: what write_message returns while the transport keeps up.
+_resolved_futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]]
+_resolved_futures = weakref.WeakKeyDictionary()
+
+
+def _resolved(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    future = _resolved_futures.get(loop)
+    if future is None:
+        future = _resolved_futures[loop] = loop.create_future()
+        future.set_result(None)
+    return future
 
 
 class WebSocketEndpoint(Protocol):
@@ -132,7 +148,7 @@ class WebSocketProtocol(abc.ABC):
 
     @abc.abstractmethod
     def is_closing(self) -> bool:
-        """Whether a Close frame was sent or received, or the stream is closed."""
+        """Whether a Close frame was sent or received, or the connection is gone."""
 
     @abc.abstractmethod
     def set_nodelay(self, value: bool) -> None:
@@ -143,40 +159,44 @@ class WebSocketProtocol(abc.ABC):
         """Start the keep-alive pings, when a ping interval is set."""
 
 
-class WebSocketProtocol13(WebSocketProtocol):
-    """An RFC 6455 connection over an :class:`~typhoon.iostream.IOStream`.
+class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
+    """An RFC 6455 connection: the codec driven by an asyncio transport.
 
     :arg endpoint: the handler or client connection receiving the callbacks.
-    :arg stream: the stream the opening handshake happened on, now owned here.
     :arg codec: the codec built from the handshake's outcome (its role decides
         masking and who closes the TCP connection first).
     :arg subprotocol: the agreed subprotocol, reported by :attr:`selected_subprotocol`.
     :arg ping_interval: seconds between keep-alive pings; ``None`` or 0 for none.
     :arg ping_timeout: seconds a Pong may take before the peer is taken for dead;
         ``None`` or 0 waits forever.
+
+    Connect it with :meth:`attach`, then call :meth:`start` once the endpoint is
+    ready for messages.
     """
 
     __slots__ = (
         "_callback_failed",
         "_close_timer",
-        "_eof",
+        "_drain_waiters",
         "_finished",
         "_loop",
         "_ping_timer",
         "_pong_timer",
+        "_read_paused",
         "_selected_subprotocol",
         "_server",
+        "_waiting",
+        "_write_paused",
         "codec",
         "endpoint",
         "ping_interval",
         "ping_timeout",
-        "stream",
+        "transport",
     )
 
     def __init__(
         self,
         endpoint: WebSocketEndpoint,
-        stream: IOStream,
         codec: WebSocketCodec,
         *,
         subprotocol: str | None = None,
@@ -184,20 +204,70 @@ class WebSocketProtocol13(WebSocketProtocol):
         ping_timeout: float | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self.stream = stream
         self.codec = codec
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        #: The connection's transport, once attached.
+        self.transport: asyncio.Transport | None = None
         self._selected_subprotocol = subprotocol
         self._server = codec.role is Role.SERVER
         self._loop = asyncio.get_running_loop()
         self._finished = False
-        self._eof = False
+        # Dispatch is held (reading paused) until start(), and while an awaitable
+        # returned by on_message is pending.
+        self._waiting = True
+        self._read_paused = False
+        self._write_paused = False
         self._callback_failed = False
+        self._drain_waiters: deque[asyncio.Future[None]] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
-        stream.set_close_callback(self._on_stream_closed)
+
+    # --- attaching ------------------------------------------------------------------
+
+    def attach(self, stream: IOStream) -> Awaitable[None] | None:
+        """Take the connection over from ``stream`` (see :mod:`typhoon._wstransport`).
+
+        Returns ``None`` when the connection is attached already, otherwise an
+        awaitable that completes once it is (it raises ``OSError`` if the connection
+        was lost meanwhile). Bytes the stream had read are kept for the codec.
+        """
+        released = release_socket(stream)
+        if released is None:
+            StreamTransport(stream, self)
+            return None
+        twin, leftover = released
+        if leftover:
+            self.codec.receive_data(leftover)
+        return self._connect(twin)
+
+    async def _connect(self, twin: socket.socket) -> None:
+        try:
+            await connect_protocol(twin, self._self)
+        except BaseException:
+            self._finished = True
+            raise
+
+    def _self(self) -> WebSocketProtocol13:
+        return self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Called by the transport once connected."""
+        self.transport = transport  # type: ignore[assignment]
+        if self._waiting:
+            self._pause_reading()
+
+    def start(self) -> None:
+        """Start dispatching messages; call once the endpoint is ready for them.
+
+        Bytes already received (those that followed the handshake) are handled first.
+        """
+        if self._finished or not self._waiting:
+            return
+        self._waiting = False
+        self._resume_reading()
+        self._process()
 
     # --- state ----------------------------------------------------------------------
 
@@ -207,47 +277,60 @@ class WebSocketProtocol13(WebSocketProtocol):
         return self._selected_subprotocol
 
     def is_closing(self) -> bool:
-        """Whether a Close frame was sent or received, or the stream is closed."""
-        return self._finished or self.codec.state is not _OPEN or self.stream.closed()
+        """Whether a Close frame was sent or received, or the connection is gone."""
+        transport = self.transport
+        return (
+            self._finished
+            or self.codec.state is not _OPEN
+            or transport is None
+            or transport.is_closing()
+        )
 
     def set_nodelay(self, value: bool) -> None:
         """Turn Nagle's algorithm off (``True``) or back on."""
-        self.stream.set_nodelay(value)
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(value))
 
     # --- reading --------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start reading frames; call once the endpoint is ready for messages.
-
-        Bytes already fed to the codec (those that followed the handshake response)
-        are dispatched first.
-        """
-        if not self._finished:
-            self._process()
-
-    def _read_more(self) -> None:
-        try:
-            future = self.stream.read_bytes(_READ_SIZE, partial=True)
-        except StreamClosedError:
-            self._receive(b"")
-            return
-        future.add_done_callback(self._on_read)
-
-    def _on_read(self, future: asyncio.Future[bytes]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            # The stream closed: the codec reports the end (1006 without a Close frame).
-            self._receive(b"")
-        else:
-            self._receive(future.result())
-
-    def _receive(self, data: bytes) -> None:
-        if not data:
-            self._eof = True
+    def data_received(self, data: bytes) -> None:
+        """Feed received bytes to the codec and dispatch what they complete."""
         self.codec.receive_data(data)
+        if self._waiting:
+            self._pause_reading()
+            return
         self._process()
 
+    def eof_received(self) -> bool:
+        """The peer shut down its side; the codec reports it (1006 without a Close)."""
+        codec = self.codec
+        transport = self.transport
+        if codec.state is _CLOSED:
+            # Our Close went out (or the connection failed): the exchange is over.
+            if transport is not None:
+                transport.close()
+            return True
+        codec.receive_data(b"")
+        if not self._waiting:
+            self._process()
+        return True
+
+    def _pause_reading(self) -> None:
+        transport = self.transport
+        if not self._read_paused and transport is not None and not transport.is_closing():
+            self._read_paused = True
+            transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        transport = self.transport
+        if self._read_paused and transport is not None and not transport.is_closing():
+            self._read_paused = False
+            transport.resume_reading()
+
     def _process(self) -> None:
-        """Dispatch every complete event, in order, then read more (see the docstring)."""
+        """Dispatch every complete event, in order (see the module docstring)."""
         codec = self.codec
         endpoint = self.endpoint
         while True:
@@ -281,8 +364,6 @@ class WebSocketProtocol13(WebSocketProtocol):
                 self._close_received(event)
                 return
         self._flush()
-        if not (self._finished or self._eof):
-            self._read_more()
 
     def _call(self, callback: Any, data: bytes) -> None:
         if self._callback_failed:
@@ -301,6 +382,8 @@ class WebSocketProtocol13(WebSocketProtocol):
             self._application_error()
             self._process()
             return
+        self._waiting = True
+        self._pause_reading()
         future.add_done_callback(self._on_handled)
 
     def _on_handled(self, future: asyncio.Future[Any]) -> None:
@@ -308,14 +391,12 @@ class WebSocketProtocol13(WebSocketProtocol):
             exc = future.exception()
             if exc is not None:
                 self._application_error((type(exc), exc, exc.__traceback__))
+        self._waiting = False
         if not self._finished:
+            self._resume_reading()
             self._process()
 
-    def _application_error(
-        self,
-        exc_info: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-        | None = None,
-    ) -> None:
+    def _application_error(self, exc_info: _ExcInfo | None = None) -> None:
         """Application code raised: log it and close with 1011 (internal error)."""
         if exc_info is None:
             exc_info = sys.exc_info()
@@ -328,82 +409,42 @@ class WebSocketProtocol13(WebSocketProtocol):
         self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _protocol_failure(self, exc: WebSocketError) -> None:
-        # Section 7.1.7: the codec queued a Close with the code; send it, then close.
+        # Section 7.1.7: the codec queued a Close with the code and stopped; send it,
+        # then close without losing it (see the module docstring).
         gen_log.info("WebSocket protocol error (closing with %d): %s", exc.close_code, exc)
         self._flush()
-        self._linger()
-
-    def _linger(self) -> None:
-        """Close after a failure without losing the Close frame we just wrote.
-
-        Closing a socket that still has unread input makes the kernel send a reset,
-        which can destroy the Close frame before the peer reads it. So the write side
-        is shut down first (the peer reads the Close, then the end of the stream) and
-        input is read and discarded until the peer closes too, for at most
-        :data:`CLOSE_TIMEOUT` seconds.
-        """
-        self._arm_close_timer()
-        self._half_close()
-        self._discard()
-
-    def _half_close(self) -> None:
-        stream = self.stream
-        if stream.closed():
+        transport = self.transport
+        if transport is None or transport.is_closing():
             return
-        if stream.writing():
-            # Shut down only once the transport has handed every byte to the kernel.
-            self._loop.call_later(0.01, self._half_close)
-            return
-        sock = stream.socket
-        if sock is None or stream.get_extra_info("ssl_object") is not None:
-            # TLS must end with its own close_notify: close the stream normally.
-            stream.close()
-            return
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            stream.close()
-
-    def _discard(self) -> None:
-        try:
-            future = self.stream.read_bytes(_READ_SIZE, partial=True)
-        except StreamClosedError:
-            return
-        future.add_done_callback(self._on_discarded)
-
-    def _on_discarded(self, future: asyncio.Future[bytes]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self.stream.close()
-            return
-        self._discard()
+        if transport.can_write_eof():
+            # The codec now discards input; eof_received closes once the peer is done.
+            transport.write_eof()
+            self._resume_reading()
+            self._arm_close_timer()
+        else:
+            transport.close()
 
     def _close_received(self, event: Close) -> None:
         self._flush()
-        if event.code == CloseCode.ABNORMAL_CLOSURE or self._server:
+        transport = self.transport
+        if transport is None:
+            return
+        if self._server or event.code == CloseCode.ABNORMAL_CLOSURE:
             # Section 7.1.1: the server closes the TCP connection first.
-            self.stream.close()
+            transport.close()
             return
         # A client waits (a bounded time) for the server to close the connection.
+        self._resume_reading()
         self._arm_close_timer()
-        try:
-            self.stream.read_until_close().add_done_callback(self._on_drained)
-        except StreamClosedError:
-            return
-
-    def _on_drained(self, future: asyncio.Future[bytes]) -> None:
-        if not future.cancelled():
-            future.exception()
-        self.stream.close()
 
     # --- writing --------------------------------------------------------------------
 
     def _flush(self) -> None:
         data = self.codec.data_to_send()
-        if data and not self.stream.closed():
-            try:
-                self.stream.write(data)
-            except StreamClosedError:
-                return
+        if data:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
 
     def write_message(
         self, message: str | bytes | dict[str, Any], binary: bool = False
@@ -419,20 +460,34 @@ class WebSocketProtocol13(WebSocketProtocol):
         """
         if isinstance(message, dict):
             message = json_encode(message)
-        if self._finished:
+        transport = self.transport
+        if self._finished or transport is None:
             raise WebSocketClosedError("the WebSocket connection is closed")
-        return self._write(self.codec.send_message(message, binary))
+        transport.write(self.codec.send_message(message, binary))
+        if self._write_paused:
+            return self._drain_waiter()
+        return _resolved(self._loop)
 
-    def _write(self, data: bytes) -> asyncio.Future[None]:
-        try:
-            future = self.stream.write(data)
-        except StreamClosedError as exc:
-            raise WebSocketClosedError("the WebSocket connection is closed") from exc
-        if future.done() and not future.cancelled() and future.exception() is None:
-            return future
-        translated: asyncio.Future[None] = self._loop.create_future()
-        future.add_done_callback(lambda done: _translate(done, translated))
-        return translated
+    def _drain_waiter(self) -> asyncio.Future[None]:
+        waiters = self._drain_waiters
+        if waiters is None:
+            waiters = self._drain_waiters = deque()
+        future = self._loop.create_future()
+        waiters.append(future)
+        return future
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: writes now return pending futures."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport drained: resolve the pending write futures."""
+        self._write_paused = False
+        waiters = self._drain_waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
 
     def write_ping(self, data: bytes) -> None:
         """Send a Ping carrying ``data`` (at most 125 bytes).
@@ -441,9 +496,10 @@ class WebSocketProtocol13(WebSocketProtocol):
             WebSocketClosedError: the connection is closing or closed.
             WebSocketOutputError: ``data`` is over 125 bytes.
         """
-        if self._finished:
+        transport = self.transport
+        if self._finished or transport is None:
             raise WebSocketClosedError("the WebSocket connection is closed")
-        self._write(self.codec.send_ping(data))
+        transport.write(self.codec.send_ping(data))
 
     # --- closing --------------------------------------------------------------------
 
@@ -461,11 +517,9 @@ class WebSocketProtocol13(WebSocketProtocol):
         if code is None and reason is not None:
             code = CloseCode.NORMAL_CLOSURE
         frame = self.codec.send_close(code, reason or "")
-        if not self.stream.closed():
-            try:
-                self.stream.write(frame)
-            except StreamClosedError:
-                return
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(frame)
         self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
@@ -474,14 +528,17 @@ class WebSocketProtocol13(WebSocketProtocol):
 
     def _close_timed_out(self) -> None:
         self._close_timer = None
-        gen_log.info("WebSocket closing handshake timed out; closing the connection")
-        self.stream.close()
+        gen_log.info("WebSocket closing handshake timed out; dropping the connection")
+        self.abort()
 
     def abort(self) -> None:
-        """Close the connection at once, without a closing handshake."""
-        self.stream.close()
+        """Drop the connection at once, without a closing handshake."""
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
 
-    def _on_stream_closed(self) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The transport is gone: stop the timers and tell the endpoint (once)."""
         if self._finished:
             return
         self._finished = True
@@ -489,6 +546,14 @@ class WebSocketProtocol13(WebSocketProtocol):
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._ping_timer = self._pong_timer = None
+        waiters = self._drain_waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_exception(WebSocketClosedError("the WebSocket connection closed"))
+                # A write cut by the close is not worth a "never retrieved" log line;
+                # awaiting the future still raises.
+                future.exception()
         codec = self.codec
         code = codec.close_code
         if code in (CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE):
@@ -511,10 +576,7 @@ class WebSocketProtocol13(WebSocketProtocol):
         self._ping_timer = None
         if self.is_closing():
             return
-        try:
-            self.stream.write(self.codec.send_ping(b""))
-        except (StreamClosedError, WebSocketClosedError):
-            return
+        self.write_ping(b"")
         timeout = self.ping_timeout
         if timeout and timeout > 0 and self._pong_timer is None:
             self._pong_timer = self._loop.call_later(timeout, self._ping_timed_out)
@@ -531,29 +593,10 @@ class WebSocketProtocol13(WebSocketProtocol):
     def _ping_timed_out(self) -> None:
         self._pong_timer = None
         gen_log.info("WebSocket peer did not answer a ping in %s seconds", self.ping_timeout)
-        if self.codec.state is _OPEN and not self.stream.closed():
-            with contextlib.suppress(StreamClosedError):
-                self.stream.write(
-                    self.codec.send_close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                )
-        # The peer is gone: no point waiting for its Close.
-        self.stream.close()
-
-
-def _translate(done: asyncio.Future[None], target: asyncio.Future[None]) -> None:
-    """Copy a stream write's outcome to ``target``, as :class:`WebSocketClosedError`."""
-    if target.done():
-        return
-    if done.cancelled():
-        target.cancel()
-        return
-    exc = done.exception()
-    if exc is None:
-        target.set_result(None)
-        return
-    error = WebSocketClosedError("the WebSocket connection closed during a write")
-    error.__cause__ = exc
-    target.set_exception(error)
-    # Callers often do not wait for writes; a write cut by the close is not worth a
-    # "never retrieved" log line, and awaiting still raises.
-    target.exception()
+        transport = self.transport
+        if self.codec.state is _OPEN and transport is not None and not transport.is_closing():
+            transport.write(
+                self.codec.send_close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            )
+        # The peer is gone: no point waiting for its Close (nor for the buffer to drain).
+        self.abort()

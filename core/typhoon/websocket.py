@@ -134,27 +134,58 @@ class WebSocketHandler(RequestHandler):
         self._upgraded = True
         self._subprotocol = subprotocol
         # Under an ASGI server (typhoon.asgi.asgi_app) the server does the framing.
-        connection: WebSocketProtocol13 | ASGIWebSocketProtocol | None = asgi_websocket_protocol(
+        over_asgi = asgi_websocket_protocol(
             self,
             request.connection,
             subprotocol=subprotocol,
             max_message_size=self.max_message_size,
         )
-        if connection is None:
-            stream = self.detach()
-            codec = WebSocketCodec(
-                Role.SERVER, deflate=accept.deflate, max_message_size=self.max_message_size
-            )
-            interval, timeout = keepalive_timings(self.ping_interval, self.ping_timeout)
-            connection = WebSocketProtocol13(
-                self,
-                stream,
-                codec,
-                subprotocol=subprotocol,
-                ping_interval=interval,
-                ping_timeout=timeout,
-            )
+        if over_asgi is not None:
+            self.ws_connection = over_asgi
+            return self._open(over_asgi, args, kwargs)
+        stream = self.detach()
+        codec = WebSocketCodec(
+            Role.SERVER, deflate=accept.deflate, max_message_size=self.max_message_size
+        )
+        interval, timeout = keepalive_timings(self.ping_interval, self.ping_timeout)
+        connection = WebSocketProtocol13(
+            self,
+            codec,
+            subprotocol=subprotocol,
+            ping_interval=interval,
+            ping_timeout=timeout,
+        )
         self.ws_connection = connection
+        attaching = connection.attach(stream)
+        if attaching is None:
+            return self._open(connection, args, kwargs)
+        return self._attach_then_open(connection, attaching, args, kwargs)
+
+    async def _attach_then_open(
+        self,
+        connection: WebSocketProtocol13,
+        attaching: Awaitable[None],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        try:
+            await attaching
+        except OSError as exc:
+            # The client left while the connection changed hands: nothing was opened.
+            gen_log.debug("WebSocket connection lost before open: %s", exc)
+            self.ws_connection = None
+            return
+        opening = self._open(connection, args, kwargs)
+        if opening is not None:
+            await opening
+
+    def _open(
+        self,
+        connection: WebSocketProtocol13 | ASGIWebSocketProtocol,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Awaitable[None] | None:
+        """Run :meth:`open`; messages are dispatched once it has returned (or finished)."""
         connection.start_pinging()
         try:
             result = self.open(*args, **kwargs)
@@ -165,9 +196,9 @@ class WebSocketHandler(RequestHandler):
         if result is None:
             connection.start()
             return None
-        return self._open_then_read(connection, result)
+        return self._finish_open(connection, result)
 
-    async def _open_then_read(
+    async def _finish_open(
         self, connection: WebSocketProtocol13 | ASGIWebSocketProtocol, result: Any
     ) -> None:
         """Wait for an asynchronous :meth:`open`; messages are read only after it."""

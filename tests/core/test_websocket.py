@@ -630,7 +630,8 @@ async def test_set_nodelay() -> None:
         def open(self, *args: Any, **kwargs: Any) -> None:
             self.set_nodelay(True)
             assert self.ws_connection is not None
-            sock = self.ws_connection.stream.socket
+            assert self.ws_connection.transport is not None
+            sock = self.ws_connection.transport.get_extra_info("socket")
             assert sock is not None
             flags.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
@@ -804,7 +805,8 @@ async def test_wss_with_a_verified_certificate(tmp_path: Any) -> None:
         request = HTTPRequest(f"wss://localhost:{port}/echo", ca_certs=str(ca_file))
         conn = await asyncio.wait_for(websocket_connect(request), WAIT)
         assert conn.protocol is not None
-        assert conn.protocol.stream.get_extra_info("ssl_object") is not None
+        assert conn.protocol.transport is not None
+        assert conn.protocol.transport.get_extra_info("ssl_object") is not None
         await conn.write_message("over tls")
         assert await read(conn) == "over tls"
         await conn.write_message(b"\x01" * 100_000, binary=True)
