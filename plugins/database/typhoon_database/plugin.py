@@ -63,11 +63,11 @@ _configured: weakref.WeakKeyDictionary[Any, DatabaseSettings] = weakref.WeakKeyD
 
 
 def _value(app: Any, setting: Setting) -> Any:
+    # The application fills in declared defaults, so a value equal to the default counts
+    # as "not set" and the environment may override it.
     value = app.settings.get(setting.name)
-    if value is None:
-        value = os.environ.get(setting.env_var)
-    if value is None:
-        return setting.default
+    if value is None or value == setting.default:
+        value = os.environ.get(setting.env_var, setting.default)
     if setting.type is int and not isinstance(value, int):
         try:
             return int(value)
