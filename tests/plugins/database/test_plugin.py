@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import typhoon_database.plugin as database_plugin
-from typhoon.errors import ConfigurationError
+from typhoon.errors import ConfigurationError, PluginError
 from typhoon.httpclient import AsyncHTTPClient
 from typhoon.netutil import bind_sockets
-from typhoon.web import Application, RequestHandler
-from typhoon_database import AsyncPool, Connection
+from typhoon.web import Application, HTTPError, RequestHandler
+from typhoon_database import AsyncPool, Connection, OperationalError
 from typhoon_database.server import PrivateMariaDB
 
 
@@ -25,7 +25,7 @@ class ItemHandler(RequestHandler):
             int(item_id),
         )
         if row is None:
-            raise_not_found()
+            raise HTTPError(404)
         self.write({"id": row.id, "name": row.name})
 
     async def post(self, item_id: str) -> None:
@@ -43,12 +43,6 @@ class ItemHandler(RequestHandler):
 class PingHandler(RequestHandler):
     def get(self) -> None:
         self.write("pong")
-
-
-def raise_not_found() -> None:
-    from typhoon.web import HTTPError
-
-    raise HTTPError(404)
 
 
 def db_settings(server: PrivateMariaDB, **extra: Any) -> dict[str, Any]:
@@ -133,11 +127,10 @@ async def test_environment_variables_configure_the_pool(
 
 async def test_startup_fails_clearly_on_a_wrong_password(mariadb: PrivateMariaDB) -> None:
     app = make_app(**db_settings(mariadb, mysql_password="not-the-password-42"))
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(PluginError, match="1045") as caught:
         await app.startup()
     assert "not-the-password-42" not in str(caught.value)
-    text = str(caught.value) + str(caught.value.__cause__)
-    assert "1045" in text
+    assert isinstance(caught.value.__cause__, OperationalError)
 
 
 async def test_handlers_use_the_pool_and_a_parallel_ping_stays_fast(
