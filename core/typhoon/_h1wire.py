@@ -1,7 +1,8 @@
 """The HTTP/1.1 server connection as an asyncio protocol: the server's fast path.
 
 Layer 4 (private to ``typhoon.httpserver``): imports :mod:`typhoon.http1proto`,
-:mod:`typhoon.http1connection`, :mod:`typhoon.httputil`, :mod:`typhoon.iostream`,
+:mod:`typhoon.http1connection`, the private :mod:`typhoon._h1context` and
+:mod:`typhoon._h1request`, :mod:`typhoon.httputil`, :mod:`typhoon.iostream`,
 :mod:`typhoon.concurrent`, :mod:`typhoon.errors`, :mod:`typhoon.log` and the standard
 library.
 
@@ -25,7 +26,7 @@ finished its response, nothing more is parsed; received bytes wait in the protoc
 object and reading stops once a chunk's worth is waiting. Writes return futures that
 are already resolved unless the transport asked us to pause.
 
-Each request gets a :class:`WireRequestConnection`, an
+Each request gets a :class:`~typhoon._h1request.WireRequestConnection`, an
 :class:`~typhoon.http1connection.HTTP1Connection` whose methods act on this protocol;
 its ``detach`` turns the transport into an :class:`~typhoon.iostream.IOStream` (for
 WebSocket), handing over any bytes already received.
@@ -33,20 +34,19 @@ WebSocket), handing over any bytes already received.
 
 from __future__ import annotations
 
-__all__ = ["ServerSettings", "TransportView", "WireRequestConnection", "WireServerConnection"]
+__all__ = ["ServerSettings", "WireServerConnection"]
 
 import asyncio
-import socket
-import ssl
-from collections.abc import Awaitable, Callable
+import contextvars
 from typing import Any
 
+from typhoon._h1context import RequestContext
+from typhoon._h1request import WireRequestConnection, adopt_transport
 from typhoon.concurrent import convert_yielded
-from typhoon.errors import HTTPInputError, HTTPOutputError, StreamClosedError
+from typhoon.errors import HTTPInputError, StreamClosedError
 from typhoon.http1connection import (
     TIMEOUT_RESPONSE,
     GzipMessageDelegate,
-    HTTP1Connection,
     HTTP1ConnectionParameters,
     closed_future,
     error_response,
@@ -61,13 +61,10 @@ from typhoon.http1proto import (
     State,
 )
 from typhoon.httputil import (
-    HTTPHeaders,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
-    RequestStartLine,
-    ResponseStartLine,
 )
-from typhoon.iostream import IOStream, SSLIOStream
+from typhoon.iostream import IOStream
 from typhoon.log import app_log, gen_log
 
 # Deadline phases.
@@ -84,6 +81,11 @@ _SWITCHED = State.SWITCHED_PROTOCOL
 _LINGER_SECONDS = 2.0
 #: ... and how many bytes at most.
 _LINGER_BYTES = 1024 * 1024
+#: The context deadline callbacks run in: they touch only connection state, and one
+#: shared context spares each connection a copy of the current one.
+_TIMER_CONTEXT = contextvars.Context()
+#: Size of the read buffer (the most one read takes from the socket).
+_READ_SIZE = 256 * 1024
 #: How long ``close`` lets a graceful close (TLS close_notify) take before aborting.
 _CLOSE_GRACE = 1.0
 
@@ -105,6 +107,7 @@ class ServerSettings:
         "max_header_size",
         "no_keep_alive",
         "params",
+        "read_view",
     )
 
     def __init__(
@@ -131,12 +134,15 @@ class ServerSettings:
         self.done.set_result(None)
         #: Open connections (the server's registry).
         self.connections: set[WireServerConnection] = set()
+        #: The read buffer all connections share (see WireServerConnection.get_buffer).
+        self.read_view = memoryview(bytearray(_READ_SIZE))
 
 
-class WireServerConnection(asyncio.Protocol):
+class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
     """One server-side HTTP/1.1 connection, driven by its transport's callbacks.
 
-    This is the ``server_conn`` object delegates receive in ``start_request``.
+    This is the ``server_conn`` object delegates receive in ``start_request``, and the
+    connection context (``remote_ip``, ``protocol``) its requests read.
     """
 
     __slots__ = (
@@ -162,13 +168,18 @@ class WireServerConnection(asyncio.Protocol):
         "_transport",
         "_waiting",
         "_write_paused",
-        "context",
     )
 
-    def __init__(self, settings: ServerSettings, context: Any) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        address: Any,
+        family: int,
+        protocol: str,
+        trusted_downstream: frozenset[str],
+    ) -> None:
+        RequestContext.__init__(self, address, family, protocol, trusted_downstream)
         self._settings = settings
-        #: The connection context (``remote_ip``, ``protocol``) requests read.
-        self.context = context
         self._transport: asyncio.Transport | None = None
         self._proto = HTTP1ServerProtocol(
             max_header_size=settings.max_header_size,
@@ -190,7 +201,8 @@ class WireServerConnection(asyncio.Protocol):
         self._closing = False
         # After an error response: reading and discarding until the close.
         self._lingering = False
-        self._out: list[bytes] = []
+        # Bytes written during a pass of _process, sent together at its end.
+        self._out: list[bytes] | None = None
         self._phase = _NONE
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -202,6 +214,11 @@ class WireServerConnection(asyncio.Protocol):
         self._closed_waiter: asyncio.Future[None] | None = None
         self._body_timeout = settings.body_timeout
 
+    @property
+    def context(self) -> WireServerConnection:
+        """The connection context: this object (``remote_ip``, ``protocol``, ``address``)."""
+        return self
+
     # --- asyncio protocol callbacks --------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -212,6 +229,16 @@ class WireServerConnection(asyncio.Protocol):
             self._close()
             return
         self._process()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # One read buffer serves every connection of the server: the transport fills it
+        # and calls buffer_updated at once, and the bytes are copied out at their size.
+        # (Reading into fresh 256 KiB buffers that are then shrunk in place pins a heap
+        # page per idle connection that keeps its last request.)
+        return self._settings.read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._settings.read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -307,7 +334,18 @@ class WireServerConnection(asyncio.Protocol):
                 event = next_event()
                 kind = type(event)
                 if kind is Request:
-                    result = self._start(event)  # type: ignore[arg-type]
+                    # A new request: a request connection and a delegate for it.
+                    settings = self._settings
+                    req = WireRequestConnection(self, event.method == "HEAD")  # type: ignore[union-attr]
+                    self._req = req
+                    self._msg_open = True
+                    self._phase = _NONE
+                    self._body_timeout = settings.body_timeout
+                    msg = settings.delegate.start_request(self, req)
+                    if settings.decompress:
+                        msg = GzipMessageDelegate(msg, settings.chunk_size, settings.max_body_size)
+                    self._msg = msg
+                    result = msg.headers_received(event.start_line, event.headers)  # type: ignore[union-attr]
                 elif kind is Data:
                     result = self._msg.data_received(event.data)  # type: ignore[union-attr]
                 elif kind is EndOfMessage:
@@ -318,7 +356,18 @@ class WireServerConnection(asyncio.Protocol):
                         return
                     continue
                 elif event is NEED_DATA:
-                    self._need_data()
+                    if self._msg_open or self._read_paused or self._settings.draining:
+                        self._need_data()
+                    elif self._phase != _HEAD:
+                        # Waiting for the next request: its head deadline starts now,
+                        # and the last exchange's objects are let go (an idle
+                        # keep-alive connection holds no request).
+                        self._phase = _HEAD
+                        self._req = None
+                        self._msg = None
+                        timeout = self._settings.header_timeout
+                        if timeout is not None:
+                            self._set_deadline(timeout)
                     return
                 elif event is PAUSED:
                     # Our response (or a detach after a protocol switch) comes first.
@@ -342,29 +391,15 @@ class WireServerConnection(asyncio.Protocol):
         finally:
             self._in_loop = False
             out = self._out
-            if out:
+            if out is not None:
+                self._out = None
                 transport = self._transport
                 if transport is not None and not transport.is_closing():
                     transport.write(out[0] if len(out) == 1 else b"".join(out))
-                out.clear()
 
     def _halted(self) -> bool:
         """Whether a delegate call just closed or detached the connection."""
         return self._closing
-
-    def _start(self, event: Request) -> Awaitable[None] | None:
-        """Hand a request head to a new delegate."""
-        settings = self._settings
-        req = WireRequestConnection(self, event.method == "HEAD")
-        self._req = req
-        self._msg_open = True
-        self._phase = _NONE
-        self._body_timeout = settings.body_timeout
-        msg = settings.delegate.start_request(self, req)
-        if settings.decompress:
-            msg = GzipMessageDelegate(msg, settings.chunk_size, settings.max_body_size)
-        self._msg = msg
-        return msg.headers_received(event.start_line, event.headers)
 
     def _await(self, result: Any) -> None:
         try:
@@ -400,7 +435,7 @@ class WireServerConnection(asyncio.Protocol):
             if proto.client_waiting_for_continue and proto.our_state is _IDLE:
                 # RFC 9110, section 10.1.1: ask for the body now that the request
                 # passed its checks (a declared oversize body already got 413).
-                self._out.append(proto.send_continue())
+                self._collect(proto.send_continue())
             if self._phase != _BODY:
                 self._phase = _BODY
                 timeout = self._body_timeout
@@ -413,6 +448,8 @@ class WireServerConnection(asyncio.Protocol):
                 return
             if self._phase != _HEAD:
                 self._phase = _HEAD
+                self._req = None
+                self._msg = None
                 timeout = settings.header_timeout
                 if timeout is not None:
                     self._set_deadline(timeout)
@@ -430,7 +467,7 @@ class WireServerConnection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
             self._timer_at = deadline
-            self._timer = loop.call_at(deadline, self._on_timer)
+            self._timer = loop.call_at(deadline, self._on_timer, context=_TIMER_CONTEXT)
 
     def _disarm(self) -> None:
         timer = self._timer
@@ -449,7 +486,7 @@ class WireServerConnection(asyncio.Protocol):
         loop = self._settings.loop
         if loop.time() < self._deadline:
             self._timer_at = self._deadline
-            self._timer = loop.call_at(self._deadline, self._on_timer)
+            self._timer = loop.call_at(self._deadline, self._on_timer, context=_TIMER_CONTEXT)
             return
         proto = self._proto
         if phase == _HEAD and not proto.trailing_data[0]:
@@ -459,7 +496,7 @@ class WireServerConnection(asyncio.Protocol):
         gen_log.info(
             "Timeout reading the request %s from %s",
             "head" if phase == _HEAD else "body",
-            getattr(self.context, "remote_ip", None),
+            self.remote_ip,
         )
         if proto.our_state is _IDLE:
             self._write_now(TIMEOUT_RESPONSE)
@@ -471,7 +508,7 @@ class WireServerConnection(asyncio.Protocol):
         """Answer a protocol violation (or a limit) with its status, then close."""
         if self._closing:
             return
-        gen_log.info("Bad HTTP request from %s: %s", getattr(self.context, "remote_ip", None), exc)
+        gen_log.info("Bad HTTP request from %s: %s", self.remote_ip, exc)
         proto = self._proto
         if proto.our_state is _IDLE:
             self._write_now(error_response(proto, exc.status_code))
@@ -481,9 +518,7 @@ class WireServerConnection(asyncio.Protocol):
         """The application raised: log it, answer 500 if nothing was sent, close."""
         if self._closing:
             return
-        app_log.error(
-            "Uncaught exception serving %s", getattr(self.context, "remote_ip", None), exc_info=exc
-        )
+        app_log.error("Uncaught exception serving %s", self.remote_ip, exc_info=exc)
         proto = self._proto
         if proto.our_state is _IDLE and proto.their_state is not _SWITCHED:
             self._write_now(error_response(proto, 500))
@@ -493,13 +528,12 @@ class WireServerConnection(asyncio.Protocol):
         """Send ``data`` after anything collected in this pass."""
         transport = self._transport
         out = self._out
+        self._out = None
         if transport is None or transport.is_closing():
-            out.clear()
             return
-        if out:
+        if out is not None:
             out.append(data)
             data = b"".join(out)
-            out.clear()
         transport.write(data)
 
     def _linger(self) -> None:
@@ -525,7 +559,7 @@ class WireServerConnection(asyncio.Protocol):
         loop = self._settings.loop
         self._disarm()
         self._timer_at = loop.time() + _LINGER_SECONDS
-        self._timer = loop.call_at(self._timer_at, self._on_timer)
+        self._timer = loop.call_at(self._timer_at, self._on_timer, context=_TIMER_CONTEXT)
 
     def _end_linger(self) -> None:
         """Lingering is over: close, or abort if the client is not reading our response."""
@@ -543,17 +577,24 @@ class WireServerConnection(asyncio.Protocol):
         self._closing = True
         transport = self._transport
         if transport is not None and not transport.is_closing():
-            if self._out:
+            if self._out is not None:
                 self._write_now(b"")
             transport.close()
 
     # --- writing ---------------------------------------------------------------------
 
+    def _collect(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            self._out = [data]
+        else:
+            out.append(data)
+
     def _send(self, data: bytes) -> asyncio.Future[None]:
         """Send (or collect) ``data``; the future says when to write more."""
         if data:
             if self._in_loop:
-                self._out.append(data)
+                self._collect(data)
             else:
                 transport = self._transport
                 if transport is None:
@@ -589,11 +630,16 @@ class WireServerConnection(asyncio.Protocol):
             if transport is not None:
                 transport.resume_reading()
 
+    def _change_body_timeout(self, timeout: float) -> None:
+        self._body_timeout = timeout
+        if self._phase == _BODY:
+            self._set_deadline(timeout)
+
     def _detach(self, req: WireRequestConnection) -> IOStream:
         transport = self._transport
         if req is not self._req or transport is None or self._closing:
             raise StreamClosedError()
-        if self._out:
+        if self._out is not None:
             self._write_now(b"")
         self._closing = True
         self._disarm()
@@ -653,224 +699,3 @@ class WireServerConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         await waiter
-
-
-def adopt_transport(transport: asyncio.Transport) -> IOStream:
-    """An :class:`IOStream` (or :class:`SSLIOStream`) for a transport already connected.
-
-    The stream is created without opening anything (its hand-over mode, as for
-    ``start_tls``); the caller connects it with ``connection_protocol()``.
-    """
-    sock: Any = transport.get_extra_info("socket")
-    ssl_object = transport.get_extra_info("ssl_object")
-    stream: IOStream
-    if ssl_object is not None:
-        tls = SSLIOStream.__new__(SSLIOStream)
-        tls._handoff = True
-        SSLIOStream.__init__(tls, sock, ssl_options=ssl_object.context, server_side=True)
-        tls._handshake_done = True
-        stream = tls
-    else:
-        stream = IOStream.__new__(IOStream)
-        stream._handoff = True
-        IOStream.__init__(stream, sock)
-    stream._handoff = False
-    return stream
-
-
-class WireRequestConnection(HTTP1Connection):
-    """The :class:`HTTP1Connection` of one request on a :class:`WireServerConnection`."""
-
-    __slots__ = ("_close_callback", "_finished", "_head", "_wire")
-
-    def __init__(self, wire: WireServerConnection, head: bool = False) -> None:
-        # Deliberately not calling HTTP1Connection.__init__: there is no stream.
-        self._wire = wire
-        # A HEAD request: body bytes the application writes are dropped.
-        self._head = head
-        self._finished = False
-        self._close_callback: Callable[[], object] | None = None
-
-    is_client = False
-
-    @property
-    def context(self) -> Any:  # type: ignore[override]
-        """The connection context (``remote_ip``, ``protocol``, ``address``)."""
-        return self._wire.context
-
-    @property
-    def params(self) -> HTTP1ConnectionParameters:  # type: ignore[override]
-        """The connection parameters of the server."""
-        return self._wire._settings.params
-
-    @property
-    def no_keep_alive(self) -> bool:  # type: ignore[override]
-        """Whether the server closes connections after each request."""
-        return self._wire._settings.no_keep_alive
-
-    @property
-    def stream(self) -> TransportView:  # type: ignore[override]
-        """A view of the connection (``closed()``, ``get_extra_info``, ``socket``...)."""
-        return TransportView(self._wire)
-
-    def read_response(self, delegate: HTTPMessageDelegate) -> Any:
-        """Not available: the server reads requests itself on this connection."""
-        raise HTTPOutputError("the server reads requests on this connection itself")
-
-    def write_headers(
-        self,
-        start_line: RequestStartLine | ResponseStartLine,
-        headers: HTTPHeaders,
-        chunk: bytes | None = None,
-    ) -> asyncio.Future[None]:
-        """Write the response head (and the first piece of the body, if given).
-
-        Raises:
-            HTTPOutputError: the response is not valid here (see
-                :meth:`typhoon.http1proto.HTTP1ServerProtocol.send_response`).
-        """
-        wire = self._wire
-        if self is not wire._req or wire._closing:
-            return closed_future()
-        if wire._settings.draining and "Connection" not in headers:
-            headers["Connection"] = "close"
-        data = wire._proto.send_response(
-            start_line.code,  # type: ignore[union-attr]
-            headers,
-            reason=start_line.reason or None,  # type: ignore[union-attr]
-            body=b"" if self._head or chunk is None else chunk,
-        )
-        return wire._send(data)
-
-    def write(self, chunk: bytes) -> asyncio.Future[None]:
-        """Write a piece of the response body.
-
-        Raises:
-            HTTPOutputError: more than the declared ``Content-Length``, or a body on a
-                response that cannot have one.
-        """
-        wire = self._wire
-        if self is not wire._req or wire._closing:
-            return closed_future()
-        if self._head:
-            # RFC 9110, section 9.3.2: the answer to HEAD has no content.
-            return wire._send(b"")
-        return wire._send(wire._proto.send_data(chunk))
-
-    def finish(self) -> asyncio.Future[None]:  # type: ignore[override]
-        """End the response; the connection then carries on with the next request.
-
-        Raises:
-            HTTPOutputError: fewer bytes were written than the declared
-                ``Content-Length``.
-        """
-        wire = self._wire
-        if self is not wire._req or wire._closing:
-            return closed_future()
-        proto = wire._proto
-        self._close_callback = None
-        if proto.our_state is _SWITCHED:
-            # A 101 (or a 2xx to CONNECT) has no body to end; detach comes next.
-            self._finished = True
-            return wire._settings.done
-        future = wire._send(proto.send_end())
-        self._finished = True
-        wire._parked = False
-        if proto.our_state is _MUST_CLOSE:
-            # Not reusable: the client asked to close, or its body was not read to the
-            # end (the rest is never read, so the delegate will not get it).
-            wire._msg_open = False
-            wire._close()
-        elif not wire._in_loop:
-            # Carry on with pipelined requests on the next loop pass, so that a
-            # detach right after finish still comes first.
-            wire._settings.loop.call_soon(wire._process)
-        return future
-
-    def set_close_callback(self, callback: Callable[[], object] | None) -> None:
-        """Call ``callback()`` if the connection closes before the response is finished."""
-        self._close_callback = None if self._finished else callback
-
-    def close(self) -> None:
-        """Close the connection now (a response in progress is cut)."""
-        wire = self._wire
-        transport = wire._transport
-        if transport is not None:
-            if self._finished:
-                wire._close()
-            else:
-                wire._closing = True
-                transport.abort()
-
-    def detach(self) -> IOStream:
-        """Take the connection over as an :class:`IOStream`; HTTP processing stops.
-
-        Bytes received past the request are handed to the stream.
-
-        Raises:
-            StreamClosedError: the connection is closed or this request is over.
-        """
-        return self._wire._detach(self)
-
-    def set_body_timeout(self, timeout: float) -> None:
-        """Change the deadline for the whole body of this request."""
-        wire = self._wire
-        if self is not wire._req:
-            return
-        wire._body_timeout = timeout
-        if wire._phase == _BODY:
-            wire._set_deadline(timeout)
-
-    def set_max_body_size(self, max_body_size: int) -> None:
-        """Change the body size limit of this request (before its body is read)."""
-        wire = self._wire
-        if self is not wire._req:
-            return
-        wire._proto.set_max_body_size(max_body_size)
-        msg = wire._msg
-        if isinstance(msg, GzipMessageDelegate):
-            msg.set_max_body_size(max_body_size)
-
-
-class TransportView:
-    """The part of a stream's interface that makes sense while the server owns it."""
-
-    __slots__ = ("_wire",)
-
-    def __init__(self, wire: WireServerConnection) -> None:
-        self._wire = wire
-
-    def closed(self) -> bool:
-        """Whether the connection is closed."""
-        transport = self._wire._transport
-        return transport is None or transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """Transport information: ``peername``, ``sockname``, ``ssl_object``, ``peercert``."""
-        transport = self._wire._transport
-        if transport is None:
-            return default
-        return transport.get_extra_info(name, default)
-
-    @property
-    def socket(self) -> Any:
-        """The transport's socket (for options; reading and writing belong to the server)."""
-        return self.get_extra_info("socket")
-
-    def fileno(self) -> int:
-        """The socket's descriptor, or -1 once closed."""
-        sock = self.socket
-        return -1 if sock is None else int(sock.fileno())
-
-    def set_nodelay(self, value: bool) -> None:
-        """Turn Nagle's algorithm off (True) or on."""
-        sock = self.socket
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(value))
-
-    def getpeercert(self, binary_form: bool = False) -> Any:
-        """The client's TLS certificate, or None."""
-        ssl_object = self.get_extra_info("ssl_object")
-        if not isinstance(ssl_object, ssl.SSLObject):
-            return None
-        return ssl_object.getpeercert(binary_form=binary_form)

@@ -46,6 +46,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from typhoon._h1context import RequestContext
 from typhoon._h1wire import ServerSettings, WireServerConnection
 from typhoon.http1connection import HTTP1ConnectionParameters, HTTP1ServerConnection
 from typhoon.httputil import (
@@ -59,7 +60,6 @@ from typhoon.httputil import (
 )
 from typhoon.iostream import IOStream, SSLIOStream
 from typhoon.log import gen_log
-from typhoon.netutil import is_valid_ip
 from typhoon.tcpserver import TCPServer
 
 #: Tornado's default ``idle_connection_timeout``: one hour.
@@ -185,9 +185,9 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
 
     # --- connections -----------------------------------------------------------------
 
-    def _context(self, address: Any, family: int, tls: bool) -> _HTTPRequestContext:
+    def _context(self, address: Any, family: int, tls: bool) -> RequestContext:
         protocol = self.protocol or ("https" if tls else "http")
-        return _HTTPRequestContext(address, family, protocol, self._trusted)
+        return RequestContext(address, family, protocol, self._trusted)
 
     def _wire_settings(self) -> ServerSettings:
         settings = self._settings
@@ -211,9 +211,8 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             return
         settings = self._wire_settings()
         tls = self._ssl_context
-        wire = WireServerConnection(
-            settings, self._context(address, connection.family, tls is not None)
-        )
+        protocol = self.protocol or ("https" if tls is not None else "http")
+        wire = WireServerConnection(settings, address, connection.family, protocol, self._trusted)
         self._own(self._connect(settings.loop, wire, connection, address, tls))
 
     async def _connect(
@@ -315,66 +314,6 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         await self.close_all_connections()
 
 
-class _HTTPRequestContext:
-    """What requests learn about their connection: ``remote_ip``, ``protocol``, ``address``."""
-
-    __slots__ = (
-        "_orig_protocol",
-        "_orig_remote_ip",
-        "address",
-        "address_family",
-        "protocol",
-        "remote_ip",
-        "trusted_downstream",
-    )
-
-    def __init__(
-        self, address: Any, family: int, protocol: str, trusted_downstream: frozenset[str]
-    ) -> None:
-        self.address = address
-        self.address_family = family
-        if family in (socket.AF_INET, socket.AF_INET6) and address:
-            self.remote_ip: str = address[0]
-        else:
-            # Unix sockets have no peer address worth reporting.
-            self.remote_ip = "0.0.0.0"
-        self.protocol = protocol
-        self._orig_remote_ip = self.remote_ip
-        self._orig_protocol = protocol
-        self.trusted_downstream = trusted_downstream
-
-    def __str__(self) -> str:
-        if self.address_family in (socket.AF_INET, socket.AF_INET6):
-            return self.remote_ip
-        if isinstance(self.address, bytes):
-            return self.address.decode("latin-1")
-        return str(self.address)
-
-    def _apply_xheaders(self, headers: HTTPHeaders) -> None:
-        """Take ``remote_ip`` and ``protocol`` from the proxy's headers."""
-        forwarded = headers.get("X-Forwarded-For", self.remote_ip)
-        ip = self.remote_ip
-        # The rightmost address not belonging to a trusted proxy is the client's.
-        for candidate in reversed(forwarded.split(",")):
-            ip = candidate.strip()
-            if ip not in self.trusted_downstream:
-                break
-        ip = headers.get("X-Real-Ip", ip)
-        if is_valid_ip(ip):
-            self.remote_ip = ip
-        scheme = headers.get("X-Scheme", headers.get("X-Forwarded-Proto", self.protocol))
-        if scheme:
-            # A chain of proxies appends; the last hop is the one we trust.
-            scheme = scheme.split(",")[-1].strip()
-        if scheme in ("http", "https"):
-            self.protocol = scheme
-
-    def _unapply_xheaders(self) -> None:
-        """Back to the connection's own values (the next request may differ)."""
-        self.remote_ip = self._orig_remote_ip
-        self.protocol = self._orig_protocol
-
-
 class _CallableAdapter(HTTPMessageDelegate):
     """Collects a whole request, then calls a plain ``request_callback(request)``."""
 
@@ -436,7 +375,7 @@ class _ProxyAdapter(HTTPMessageDelegate):
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         context = getattr(self.connection, "context", None)
-        if isinstance(context, _HTTPRequestContext):
+        if isinstance(context, RequestContext):
             context._apply_xheaders(headers)
         return self.delegate.headers_received(start_line, headers)
 
@@ -457,5 +396,5 @@ class _ProxyAdapter(HTTPMessageDelegate):
 
     def _cleanup(self) -> None:
         context = getattr(self.connection, "context", None)
-        if isinstance(context, _HTTPRequestContext):
+        if isinstance(context, RequestContext):
             context._unapply_xheaders()
