@@ -95,7 +95,7 @@ class HTTPRequest:
         prepare_curl_callback: Accepted for compatibility; only a curl-based client
             would call it.
         proxy_host: HTTP proxy to send the request through (``CONNECT`` for https).
-        proxy_port: Port of the proxy.
+        proxy_port: Port of the proxy (80 when omitted).
         proxy_username: User name for the proxy.
         proxy_password: Password for the proxy.
         proxy_auth_mode: ``"basic"`` (the default) or ``"digest"``.
@@ -311,8 +311,8 @@ class HTTPResponse:
     """The outcome of a fetch.
 
     Attributes:
-        request: The :class:`HTTPRequest` that produced this response (after redirects,
-            the last one).
+        request: The :class:`HTTPRequest` given to ``fetch`` (``effective_url`` says
+            where redirects led).
         code: The HTTP status code, or 599 when no response was received.
         reason: The reason phrase (the standard one when the server sent none).
         headers: The response's header fields.

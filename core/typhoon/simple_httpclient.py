@@ -103,6 +103,37 @@ class _Queued:
         self.task = task
 
 
+class _Deadline:
+    """Cancels the current task at a deadline: ``asyncio.timeout_at`` for the hot path.
+
+    The same rules as ``asyncio.timeout``: :meth:`expired` is true only when this
+    deadline caused the cancellation and nobody else cancelled the task meanwhile
+    (their cancellation then wins).
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle = loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Whether the deadline passed (call once, while handling the cancellation)."""
+        return self._fired and self._task.uncancel() <= self._cancelling
+
+    def cancel(self) -> None:
+        """The guarded work is over: the deadline no longer applies."""
+        self._handle.cancel()
+
+
 class _Decision:
     """What to do after a response head: deliver it, or consume it and go on."""
 
@@ -156,8 +187,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     ) -> None:
         super().initialize(defaults=defaults)
         self.max_clients = max_clients
-        #: Fetches waiting for a slot, oldest first (entries already timed out or
-        #: cancelled are skipped when reached).
+        #: Fetches waiting for a slot, oldest first (an entry leaves when it gets a
+        #: slot, times out or is cancelled).
         self.queue: deque[_Queued] = deque()
         #: Fetches holding a slot: request -> the task running it.
         self.active: dict[_RequestProxy, asyncio.Task[Any]] = {}
@@ -269,7 +300,12 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         loop = self._loop
         start = loop.time()
         start_wall = time.time()
-        task: asyncio.Task[Any] = asyncio.current_task()  # type: ignore[assignment]
+        task: asyncio.Task[Any] = asyncio.current_task(loop)  # type: ignore[assignment]
+        if self._closed:
+            # Closed between fetch() and the first step of its task.
+            return self._failure(
+                request, HTTPStreamClosedError("HTTP client closed"), start, start_wall
+            )
         queued = 0.0
         if len(self.active) >= self.max_clients or self.waiting:
             if not await self._wait_for_slot(request, task):
@@ -695,23 +731,27 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             if conn is None:
                 conn = await self._connect(route, connect_deadline, request_deadline)
                 connect_time = loop.time() - begin
-            timeout = asyncio.timeout_at(request_deadline)
+            deadline = None
+            if request_deadline is not None:
+                deadline = _Deadline(loop, request_deadline)
             try:
-                async with timeout:
-                    head, sink = await conn.exchange(outgoing, choose_sink)
+                head, sink = await conn.exchange(outgoing, choose_sink)
             except StaleConnectionError as exc:
                 conn.close()
                 if attempt == 0 and retry and conn.requests > 1:
                     continue
                 raise HTTPStreamClosedError("Stream closed") from exc
-            except TimeoutError as exc:
+            except asyncio.CancelledError as exc:
                 conn.close()
-                if timeout.expired():
+                if deadline is not None and deadline.expired():
                     raise HTTPTimeoutError("Timeout during request") from exc
                 raise
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                if deadline is not None:
+                    deadline.cancel()
             pool.put(conn, loop.time())
             return head, sink, connect_time
         raise AssertionError("unreachable: the retry returns or raises")

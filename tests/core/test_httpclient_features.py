@@ -491,6 +491,37 @@ async def test_max_header_size() -> None:
         assert info.value.status_code == 431
 
 
+# --- addresses --------------------------------------------------------------------------
+
+
+async def test_ipv6_literal() -> None:
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await read_head(reader)
+                seen.append(head)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "::1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with client() as c:
+            response = await c.fetch(f"http://[::1]:{port}/six")
+            assert response.body == b"v6"
+            assert response.time_info["connect"] > 0
+            again = await c.fetch(f"http://[::1]:{port}/six")
+            assert again.time_info["connect"] == 0
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert f"Host: [::1]:{port}".encode() in seen[0]
+    assert seen[0].startswith(b"GET /six HTTP/1.1\r\n")
+
+
 # --- connection pooling -----------------------------------------------------------------
 
 
