@@ -420,17 +420,15 @@ class WebSocketSession:
         """
         stream = self.stream
         assert stream is not None
-        try:
+        with contextlib.suppress(TimeoutError, StreamClosedError):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 if written is not None:
-                    with contextlib.suppress(StreamClosedError):
-                        await written
+                    await written
                 sock = stream.socket
                 if sock is not None and stream.get_extra_info("ssl_object") is None:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_WR)
-                    with contextlib.suppress(StreamClosedError):
-                        await stream.read_until_close()
-        except TimeoutError:
-            pass
+                    while True:
+                        # Dropped: the connection failed; reading ends at the peer's close.
+                        await stream.read_bytes(_READ_SIZE, partial=True)
         stream.close()

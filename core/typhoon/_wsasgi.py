@@ -200,7 +200,7 @@ class ASGIWebSocketProtocol(WebSocketProtocol):
         """The connection ended: tell the handler (once), as the socket protocol does."""
         if code in (CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE):
             code, reason = None, None
-        self.endpoint.on_ws_connection_close(code, reason or None if code is not None else None)
+        self.endpoint.on_ws_connection_close(code, reason or None)
 
     def _application_error(self, exc_info: _ExcInfo | None = None) -> None:
         """Handler code raised: log it and close with 1011 (internal error)."""
