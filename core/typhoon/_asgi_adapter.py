@@ -616,7 +616,8 @@ class ASGIAdapter:
 
     async def _wait_for_response(self, connection: _HTTPConnection, receive: Receive) -> None:
         """Wait until the response is sent, noticing a client that leaves meanwhile."""
-        if connection.done.done():
+        if connection.complete or connection.done.done():
+            # Nothing left but sending: a client that left makes a send fail.
             await connection.outbox.drain()
             return
         listener = asyncio.ensure_future(receive())
