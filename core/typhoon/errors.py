@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "ASGIError",
+    "AuthError",
     "BadYieldError",
     "CalledProcessError",
     "ConfigurationError",
@@ -339,6 +340,14 @@ class TemplateParseError(TyphoonError):
 
     def __str__(self) -> str:
         return f"{self.message} at {self.filename}:{self.lineno}"
+
+
+class AuthError(TyphoonError):
+    """Third-party login failed: the provider refused, answered badly or could not be reached.
+
+    Raised by ``typhoon_auth`` (``tornado.auth.AuthError`` in Tornado). The message is safe
+    to show the user; it never carries tokens or secrets.
+    """
 
 
 class OptionsError(TyphoonError):

@@ -1,0 +1,5 @@
+"""Third-party login for typhoon."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
