@@ -242,7 +242,9 @@ class Provider:
             claims = CodeIDToken(token.claims, token.header, options, params)
             claims.validate(now=now if now is not None else int(time.time()), leeway=_LEEWAY)
         except JoseError as exc:
-            raise AuthError(f"the login provider's ID token is not valid ({exc.error})") from exc
+            claim = getattr(exc, "claim", None)
+            detail = f"{exc.error}: {claim}" if claim else exc.error
+            raise AuthError(f"the login provider's ID token is not valid ({detail})") from exc
         except ValueError as exc:
             raise AuthError("the login provider's ID token is malformed") from exc
         if nonce is not None and claims.get("nonce") != nonce:
