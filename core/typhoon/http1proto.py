@@ -142,6 +142,7 @@ _METHODS: Final[dict[bytes, str]] = {
 _METHOD_NAMES: Final = frozenset(_METHODS.values())
 
 #: "HTTP/1.1 200 OK\r\n" for every registered status code (never mutated).
+_REASONS: Final = http.client.responses
 _STATUS_LINES: Final[dict[int, str]] = {
     code: f"HTTP/1.1 {code} {reason}\r\n" for code, reason in http.client.responses.items()
 }
@@ -258,19 +259,9 @@ class HTTP1ServerProtocol(HTTP1Base):
         if pending is not None:
             self._pending = None
             return pending
-        state = self._their_state
-        if state is IDLE:
-            return self._next_request()
-        if state is SEND_BODY:
-            return self._read_body()
-        if state is ERROR:
-            assert self._error is not None
-            raise self._error
-        if state is CLOSED:
-            return ConnectionClosed()
-        return PAUSED
-
-    def _next_request(self) -> NextEvent:
+        if self._their_state is not IDLE:
+            return self._next_other()
+        # The hot path, written out here: the next request head.
         buf = self._buf
         if self._head_begun:
             end = buf.find(b"\r\n\r\n", self._scan)
@@ -311,9 +302,10 @@ class HTTP1ServerProtocol(HTTP1Base):
         # RFC 9112, section 3: method SP request-target SP HTTP-version CRLF with single
         # spaces; llhttp has checked each part, so the lengths must add up exactly.
         version_at = mark + len(raw_method) + 1 + len(url)
-        if buf.startswith(_V11_TAIL, version_at):
+        tail = buf[version_at : version_at + 11]
+        if tail == _V11_TAIL:
             version = HTTP11
-        elif buf.startswith(_V10_TAIL, version_at):
+        elif tail == _V10_TAIL:
             version = HTTP10
         else:
             raise self._bad_request_line(version_at)
@@ -370,6 +362,17 @@ class HTTP1ServerProtocol(HTTP1Base):
             self._start_body(mode, length, head_end)
         return request
 
+    def _next_other(self) -> NextEvent:
+        state = self._their_state
+        if state is SEND_BODY:
+            return self._read_body()
+        if state is ERROR:
+            assert self._error is not None
+            raise self._error
+        if state is CLOSED:
+            return ConnectionClosed()
+        return PAUSED
+
     def _next_request_slow(self) -> NextEvent:
         """The general path: empty lines, partial heads, end of file, size limits."""
         head_end = self._find_head()
@@ -381,7 +384,7 @@ class HTTP1ServerProtocol(HTTP1Base):
                 return ConnectionClosed()
             return NEED_DATA
         # A complete head within the limits is now buffered: take the fast path.
-        return self._next_request()
+        return self.next_event()
 
     def _bad_request_line(self, version_at: int) -> HTTPInputError:
         buf = self._buf
@@ -464,54 +467,31 @@ class HTTP1ServerProtocol(HTTP1Base):
         their = self._their_state
         if their is not DONE and their is not SEND_BODY and their is not ERROR:
             raise HTTPOutputError("no request to respond to")
-        if reason is None and type(status_code) is int:
-            status_line = _STATUS_LINES.get(status_code) or _status_line(status_code, None)
-        else:
+        status_line = _STATUS_LINES.get(status_code) if type(status_code) is int else None
+        if status_line is None or (reason is not None and reason != _REASONS[status_code]):
             status_line = _status_line(status_code, reason)
         fields = headers._as_list if type(headers) is HTTPHeaders else _fields_of(headers)
         lines = [status_line]
         append = lines.append
         for name, values in fields.items():
-            for value in values:
-                append(f"{name}: {value}\r\n")
+            if len(values) == 1:
+                append(f"{name}: {values[0]}\r\n")
+            else:
+                for value in values:
+                    append(f"{name}: {value}\r\n")
         if status_code < 200:
             return self._send_informational(status_code, lines, body, end)
         self._waiting_continue = False
         method = self._req_method
-        if (
-            end
-            and their is DONE
-            and "Content-Length" not in fields
-            and "Transfer-Encoding" not in fields
-            and "Connection" not in fields
-            and status_code != 204
-            and status_code != 304
-            and method != "HEAD"
-            and method != "CONNECT"
-        ):
-            # The whole response at once, framing left to us: the common case.
-            append(f"Content-Length: {len(body)}\r\n")
-            if not self._keep_alive:
-                append("Connection: close\r\n\r\n")
-                self._our_state = MUST_CLOSE
-            else:
-                # RFC 9112, section 9.3: an HTTP/1.0 client keeps the connection only
-                # if told so.
-                append("\r\n" if self._req_version is HTTP11 else "Connection: keep-alive\r\n\r\n")
-                self._start_next_cycle()
-            try:
-                head = "".join(lines).encode("latin-1")
-            except UnicodeEncodeError:
-                head = encode_head(lines)
-            return head + body if body else head
         keep_alive = self._keep_alive
         chunked_ok = self._req_version is HTTP11
-        if end and their is not DONE:
-            # The response is complete before the request: the connection closes.
-            keep_alive = False
-        if their is ERROR:
-            method = None
-            keep_alive = chunked_ok = False
+        if their is not DONE:
+            if their is ERROR:
+                method = None
+                keep_alive = chunked_ok = False
+            elif end:
+                # The response is complete before the request: the connection closes.
+                keep_alive = False
         connection = fields.get("Connection")
         options = tokens(connection) if connection is not None else ()
         if "close" in options:
@@ -533,19 +513,31 @@ class HTTP1ServerProtocol(HTTP1Base):
                 raise HTTPOutputError(
                     "a 2xx to CONNECT cannot have Content-Length or Transfer-Encoding"
                 )
-            mode = NO_BODY
-        elif te is None and cl is None:
-            if end:
+            if body:
+                raise HTTPOutputError("a 2xx to CONNECT has no body")
+            if not keep_alive:
+                append("Connection: close\r\n")
+            append("\r\n")
+            self._our_state = self._their_state = SWITCHED
+            return encode_head(lines)
+        elif te is None:
+            if cl is None:
+                if end:
+                    mode = LENGTH
+                    length = len(body)
+                    append(f"Content-Length: {length}\r\n")
+                elif chunked_ok:
+                    mode = CHUNKED
+                    append("Transfer-Encoding: chunked\r\n")
+                else:
+                    # RFC 9112, section 6.3, rule 8: an HTTP/1.0 client reads to the close.
+                    mode = UNTIL_CLOSE
+                    keep_alive = False
+            elif len(cl) == 1 and cl[0].isdigit() and cl[0].isascii():
                 mode = LENGTH
-                length = len(body)
-                append(f"Content-Length: {length}\r\n")
-            elif chunked_ok:
-                mode = CHUNKED
-                append("Transfer-Encoding: chunked\r\n")
+                length = int(cl[0])
             else:
-                # RFC 9112, section 6.3, rule 8: an HTTP/1.0 client reads to the close.
-                mode = UNTIL_CLOSE
-                keep_alive = False
+                raise HTTPOutputError(f"invalid Content-Length {cl!r}")
         else:
             mode, length = self._declared_framing(te, cl, chunked_ok)
         if not keep_alive:
@@ -555,25 +547,37 @@ class HTTP1ServerProtocol(HTTP1Base):
             # RFC 9112, section 9.3: an HTTP/1.0 client keeps the connection only if told.
             append("Connection: keep-alive\r\n")
         append("\r\n")
-        head = encode_head(lines)
+        if mode == LENGTH:
+            remaining = length - len(body)
+            if remaining < 0:
+                raise HTTPOutputError("tried to write more data than Content-Length")
+            if end and remaining:
+                raise HTTPOutputError(f"tried to write {remaining} bytes less than Content-Length")
+            try:
+                head = "".join(lines).encode("latin-1")
+            except UnicodeEncodeError:
+                head = encode_head(lines)
+            if body:
+                head += body
+        else:
+            remaining = 0
+            head = encode_head(lines)
+            if body:
+                head += self._frame_as(mode, body)
+            if end and mode == CHUNKED:
+                head += b"0\r\n\r\n"
         self._keep_alive = keep_alive
-        if method == "CONNECT" and mode == NO_BODY and status_code < 300:
-            self._our_state = self._their_state = SWITCHED
-            return head
-        if end and mode == LENGTH and len(body) == length:
-            # The whole response at once: the common case.
-            self._our_state = SEND_BODY
-            self._finish_ours()
-            return head + body if body else head
         self._send_mode = mode
-        self._send_remaining = length
-        self._our_state = SEND_BODY
-        if body:
-            head += self._frame(body)
+        self._send_remaining = remaining
         if end:
-            head += self._end_bytes(None)
             self._finish_ours()
+        else:
+            self._our_state = SEND_BODY
         return head
+
+    def _frame_as(self, mode: int, data: bytes) -> bytes:
+        self._send_mode = mode
+        return self._frame(data)
 
     def _send_informational(
         self, status_code: int, lines: list[str], body: bytes, end: bool
@@ -608,8 +612,24 @@ class HTTP1ServerProtocol(HTTP1Base):
         """
         if self._our_state is not SEND_BODY:
             raise HTTPOutputError("no response body is in progress")
-        data = self._end_bytes(trailers)
-        self._finish_ours()
+        if trailers is None and self._send_mode == LENGTH:
+            if self._send_remaining:
+                raise HTTPOutputError(
+                    f"tried to write {self._send_remaining} bytes less than Content-Length"
+                )
+            data = b""
+        else:
+            data = self._end_bytes(trailers)
+        if self._keep_alive and self._their_state is DONE:
+            # Both messages complete: the next exchange starts (_start_next_cycle).
+            self._their_state = self._our_state = IDLE
+            self._head_begun = False
+            self._max_body_size = self._default_max_body_size
+            if type(self._buf) is bytearray:
+                self._compact()
+        else:
+            self._keep_alive = False
+            self._our_state = MUST_CLOSE
         return data
 
     def _finish_ours(self) -> None:
@@ -621,12 +641,10 @@ class HTTP1ServerProtocol(HTTP1Base):
         self._our_state = MUST_CLOSE
 
     def _start_next_cycle(self) -> None:
-        # Both messages are complete and the connection stays open.
+        # Both messages are complete and the connection stays open. (The request's
+        # method, version and upgrade flag are set again by the next request head.)
         self._their_state = self._our_state = IDLE
         self._head_begun = False
-        self._req_method = None
-        self._req_upgrade = False
-        self._req_version = HTTP11
         self._max_body_size = self._default_max_body_size
         if type(self._buf) is bytearray:
             self._compact()
@@ -703,8 +721,11 @@ class HTTP1ClientProtocol(HTTP1Base):
         lines = [f"{method} {target} HTTP/1.1\r\n"]
         append = lines.append
         for name, values in fields.items():
-            for value in values:
-                append(f"{name}: {value}\r\n")
+            if len(values) == 1:
+                append(f"{name}: {values[0]}\r\n")
+            else:
+                for value in values:
+                    append(f"{name}: {value}\r\n")
         te = fields.get("Transfer-Encoding")
         cl = fields.get("Content-Length")
         length = 0
