@@ -59,7 +59,7 @@ from typhoon.errors import (
 )
 from typhoon.escape import utf8
 from typhoon.httpclient import HTTPRequest, _RequestProxy
-from typhoon.httputil import HTTPHeaders, HTTPServerRequest
+from typhoon.httputil import HTTPConnection, HTTPHeaders, HTTPServerRequest
 from typhoon.ioloop import IOLoop
 from typhoon.log import app_log, gen_log
 from typhoon.netutil import Resolver
@@ -74,6 +74,42 @@ from typhoon.wsproto import (
 )
 
 _NOT_SUPPORTED = "Method not supported for Web Sockets"
+
+
+class _UpgradedConnection(HTTPConnection):
+    """``request.connection`` once the connection speaks WebSocket.
+
+    Replaces the HTTP connection object, whose parser and buffers are no longer
+    needed. ``stream`` is the WebSocket connection's transport (so
+    ``request.get_ssl_certificate()`` keeps working); HTTP output raises.
+    """
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: WebSocketProtocol13) -> None:
+        self._protocol = protocol
+
+    @property
+    def stream(self) -> asyncio.Transport | None:
+        """The transport the WebSocket connection runs on."""
+        return self._protocol.transport
+
+    def write_headers(self, *args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        """Refused: the connection no longer speaks HTTP."""
+        raise RuntimeError(_NOT_SUPPORTED)
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        """Refused: the connection no longer speaks HTTP."""
+        raise RuntimeError(_NOT_SUPPORTED)
+
+    def finish(self) -> None:
+        """Refused: the connection no longer speaks HTTP."""
+        raise RuntimeError(_NOT_SUPPORTED)
+
+
+#: The response headers of every upgraded handler: HTTP output is over, and header
+#: methods refuse to run, so one shared empty set stands in for each handler's own.
+_NO_HEADERS = HTTPHeaders()
 
 
 class WebSocketHandler(RequestHandler):
@@ -156,6 +192,11 @@ class WebSocketHandler(RequestHandler):
             ping_timeout=timeout,
         )
         self.ws_connection = connection
+        # The HTTP connection (and its parser) is done with; keep only what a
+        # WebSocket connection still needs, so idle connections stay small.
+        self.request.connection = _UpgradedConnection(connection)
+        self.request.server_connection = None
+        self._headers = _NO_HEADERS
         attaching = connection.attach(stream)
         if attaching is None:
             return self._open(connection, args, kwargs)
@@ -419,6 +460,16 @@ class WebSocketHandler(RequestHandler):
         """Set an HTTP response header; refused on an upgraded connection."""
         self._refuse_after_upgrade()
         super().set_header(name, value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        """Add an HTTP response header; refused on an upgraded connection."""
+        self._refuse_after_upgrade()
+        super().add_header(name, value)
+
+    def clear_header(self, name: str) -> None:
+        """Remove an HTTP response header; refused on an upgraded connection."""
+        self._refuse_after_upgrade()
+        super().clear_header(name)
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
         """Redirect; refused on an upgraded connection."""

@@ -255,6 +255,9 @@ async def test_http_methods_are_refused_after_the_upgrade() -> None:
                 lambda: self.redirect("/"),
                 lambda: self.flush(),
                 lambda: self.set_cookie("a", "b"),
+                lambda: self.add_header("X", "2"),
+                lambda: self.clear_header("Server"),
+                lambda: self.request.connection.write(b"raw"),  # type: ignore[union-attr]
             ):
                 try:
                     call()
@@ -266,7 +269,7 @@ async def test_http_methods_are_refused_after_the_upgrade() -> None:
         conn = await connect(port, "/misuse")
         conn.close()
         await closed(log)
-    assert len(errors) == 7
+    assert len(errors) == 10
 
 
 # --- writing ----------------------------------------------------------------------------
