@@ -32,6 +32,7 @@ from typhoon.websocket import (
     WebSocketClientConnection,
     WebSocketHandler,
     WebSocketProtocol,
+    WebSocketProtocol13,
     websocket_connect,
 )
 
@@ -632,7 +633,7 @@ async def test_set_nodelay() -> None:
     class NoDelay(Echo):
         def open(self, *args: Any, **kwargs: Any) -> None:
             self.set_nodelay(True)
-            assert self.ws_connection is not None
+            assert isinstance(self.ws_connection, WebSocketProtocol13)
             assert self.ws_connection.transport is not None
             sock = self.ws_connection.transport.get_extra_info("socket")
             assert sock is not None
