@@ -88,6 +88,9 @@ class Reloader:
         self._restart_task: asyncio.Task[None] | None = None
         #: Called instead of replacing the process (tests and embedding code).
         self.restart: Callable[[], object] = replace_process
+        #: Watched files modified after this time but before the watch began count as
+        #: changed (see ``LOADED_AT``).
+        self.started_at = LOADED_AT
 
     # --- what to watch --------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class Reloader:
             self._on_change,
             check_time=self._check_time,
             debounce=self._debounce,
-            changed_since=LOADED_AT,
+            changed_since=self.started_at,
         )
         self._watcher.start()
 

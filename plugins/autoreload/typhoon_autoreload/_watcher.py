@@ -50,10 +50,12 @@ _logger = logging.getLogger("typhoon.general")
 MAX_TREE_DIRECTORIES = 4096
 #: The longest a burst of changes is collected before it is reported anyway (seconds).
 MAX_BURST = 2.0
+#: File modification times lag the wall clock by up to a scheduler tick or so.
+_CLOCK_MARGIN_NS = 50_000_000
 
 _SCRATCH = re.compile(
     r"""(
-        \.sw[a-p]$          # vim swap files
+        \.sw[a-px]$         # vim swap files (and its .swx probe)
       | ~$                  # backup files (emacs, vim, many others)
       | ^\.\#               # emacs lock files
       | ^\#.*\#$            # emacs auto-save files
@@ -67,6 +69,19 @@ _SCRATCH = re.compile(
 _SKIPPED_DIRECTORIES = frozenset({"__pycache__", ".git", ".hg", ".svn", "node_modules"})
 
 Backend = Literal["watchfiles", "poll"]
+
+_THREAD_NAME = "typhoon-autoreload"
+
+
+class _QuietForOurThread(logging.Filter):
+    """Drops watchfiles' per-batch INFO lines ("N changes detected") logged from the
+    watcher's thread: it yields every batch, most of them unrelated to the program."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.threadName != _THREAD_NAME
+
+
+logging.getLogger("watchfiles.main").addFilter(_QuietForOurThread())
 
 
 def is_scratch_file(path: str) -> bool:
@@ -153,6 +168,7 @@ class Watcher:
         #: ``"watchfiles"`` or ``"poll"``; may turn to ``"poll"`` if watchfiles fails.
         self.backend: Backend = backend or ("watchfiles" if _HAVE_WATCHFILES else "poll")
         self._stopped = False
+        self._checked: set[str] = set()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -165,7 +181,7 @@ class Watcher:
         """Start watching in a daemon thread (once)."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="typhoon-autoreload", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=_THREAD_NAME, daemon=True)
         self._thread.start()
 
     def refresh(self) -> None:
@@ -233,24 +249,25 @@ class Watcher:
 
         Returns the changed paths, or ``[]`` when the targets need new directories (or
         :meth:`refresh` was called), together with the time from which the next watch
-        must look for changes it could not see. Files modified after ``since`` are
-        reported once this watch is in place (at its first yield, within
-        ``check_time``); after that, the next watch looks from this one's start,
-        because files that become targets later (modules imported meanwhile) were not
-        watched by this one.
+        must look for changes it could not see.
+
+        Changes made while no watch was in place are found by comparing modification
+        times (see :meth:`_missed`) once this watch is in place (at its first yield,
+        within ``check_time``), and whenever the targets grow.
         """
         step = max(1, round(self.debounce * 1000))
-        current = [targets]
         started = time.time()
-
-        def relevant(change: watchfiles.Change, path: str) -> bool:
-            # Filtering here, not after the fact, keeps unrelated activity in the same
-            # directories (log files, caches) from being reported at all.
-            return current[0].is_relevant(path, change == watchfiles.Change.deleted)
-
+        _logger.debug(
+            "autoreload watches %d directories for %d files and %d trees",
+            len(directories),
+            len(targets.files),
+            len(targets.trees),
+        )
+        # Every batch is yielded (no watch_filter), so that the targets are re-read
+        # even while unrelated files in the same directories keep changing.
         changes_iter = watchfiles.watch(
             *sorted(directories),
-            watch_filter=relevant,
+            watch_filter=None,
             debounce=max(step, round(MAX_BURST * 1000)),
             step=step,
             stop_event=self._wake,
@@ -259,71 +276,122 @@ class Watcher:
             raise_interrupt=False,
             recursive=False,
         )
+        deleted = watchfiles.Change.deleted
+        pending: set[str] = set()
         try:
             for changes in changes_iter:
                 if self._stopped:
                     break
-                if changes:
-                    return sorted({path for _kind, path in changes}), None
-                if since is not None:
-                    missed = _modified_since(current[0], since)
-                    if missed:
-                        return missed, None
+                found = {
+                    path for kind, path in changes if targets.is_relevant(path, kind == deleted)
+                }
+                if since is not None and self.changed_since is not None:
+                    # The watch is in place: look for what changed before it was.
+                    found.update(self._missed(targets, since))
                     since = None
+                    if found and not changes:
+                        pending |= found
+                        continue  # a burst may still be going on: take one more step
+                found |= pending
+                if found:
+                    return sorted(found), None
+                since = None
                 fresh = self._targets()
-                if fresh != current[0]:
+                if fresh != targets:
                     if not fresh.directories() <= directories:
                         break  # new directories: watch again with them
-                    current[0] = fresh
+                    targets = fresh
+                    if self.changed_since is not None:
+                        # Files that just became targets may have changed unseen.
+                        found.update(self._missed(targets, started))
+                        if found:
+                            return sorted(found), None
         finally:
             changes_iter.close()
         return [], started if since is None else since
 
+    def _missed(self, targets: Targets, since: float) -> list[str]:
+        """Target files whose modification time says they changed while unwatched.
+
+        A file checked before counts when modified after ``since`` (the start of the
+        watch that could not see it); a file never checked counts when modified after
+        ``changed_since`` (the program may have read it any time after that).
+        """
+        assert self.changed_since is not None
+        snapshot = _snapshot(targets)
+        gap, origin = int(since * 1e9), int(self.changed_since * 1e9)
+        future = _future_ns()
+        missed = sorted(
+            path
+            for path, (mtime, _size) in snapshot.items()
+            if (gap if path in self._checked else origin) < mtime <= future
+            and targets.is_relevant(path, False)
+        )
+        self._checked.update(snapshot)
+        return missed
+
     def _watch_by_polling(self) -> list[str]:
         """Compare ``stat`` results every ``check_time``: the fallback backend."""
-        known: dict[str, tuple[int, int]] = {}
-        first = True
-        if self.changed_since is not None:
-            missed = _modified_since(self._targets(), self.changed_since)
-            if missed:
-                return missed
-        pending: list[str] = []
+        known: dict[str, tuple[int, int]] | None = None
+        origin_ns = None if self.changed_since is None else int(self.changed_since * 1e9)
+        previous_ns = 0
+        pending: set[str] = set()
         quiet_since = 0.0
         while not self._stopped:
             targets = self._targets()
+            taken_ns = time.time_ns()
             current = _snapshot(targets)
-            if not first:
-                changed = [
-                    path
-                    for path, signature in current.items()
-                    if known.get(path) != signature and targets.is_relevant(path, False)
-                ]
+            changed = [
+                path
+                for path, signature in current.items()
+                if _changed(path, signature, known, previous_ns, origin_ns)
+                and targets.is_relevant(path, False)
+            ]
+            if known is not None:
                 changed += [
                     path
                     for path in known
                     if path not in current and targets.is_relevant(path, True)
                 ]
-                if changed:
-                    pending.extend(changed)
-                    quiet_since = time.monotonic()
-                elif pending and time.monotonic() - quiet_since >= self.debounce:
-                    return sorted(set(pending))
-            known, first = current, False
+            known, previous_ns = current, taken_ns
+            if changed:
+                pending.update(changed)
+                quiet_since = time.monotonic()
+            elif pending and time.monotonic() - quiet_since >= self.debounce:
+                return sorted(pending)
             interval = min(self.check_time, self.debounce) if pending else self.check_time
             self._wake.wait(interval)
             self._wake.clear()
         return []
 
 
-def _modified_since(targets: Targets, since: float) -> list[str]:
-    """Target files modified after ``since`` (and not in the future: clocks disagree)."""
-    after = int(since * 1e9)
-    before = int((time.time() + 1.0) * 1e9)
-    return sorted(
-        path
-        for path, (mtime, _size) in _snapshot(targets).items()
-        if after < mtime <= before and targets.is_relevant(path, False)
-    )
+def _changed(
+    path: str,
+    signature: tuple[int, int],
+    known: dict[str, tuple[int, int]] | None,
+    previous_ns: int,
+    origin_ns: int | None,
+) -> bool:
+    """Whether a polled file changed since the previous look (taken at ``previous_ns``).
+
+    On the first look (``known`` is ``None``) and for a file seen for the first time (a
+    new file, or a module imported meanwhile), the file counts when it was modified
+    after ``origin_ns``, the watcher's ``changed_since``. Without one, a new file counts
+    when modified after the previous look, with a margin because file times come from a
+    coarse clock that lags the wall clock.
+    """
+    before = None if known is None else known.get(path)
+    if before is not None:
+        return before != signature
+    if origin_ns is not None:
+        return origin_ns < signature[0] <= _future_ns()
+    return known is not None and signature[0] > previous_ns - _CLOCK_MARGIN_NS
+
+
+def _future_ns() -> int:
+    """Modification times later than this are ignored: a file stamped in the future
+    (clocks that disagree, archives) would otherwise restart every new program."""
+    return time.time_ns() + 1_000_000_000
 
 
 def _snapshot(targets: Targets) -> dict[str, tuple[int, int]]:

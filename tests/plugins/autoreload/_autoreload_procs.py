@@ -116,8 +116,13 @@ class Program:
 
     def wait_for_output(self, text: str, count: int = 1, timeout: float = DEADLINE) -> None:
         """Wait until ``text`` appears ``count`` times in the output."""
+
+        def printed() -> bool:
+            self.check_alive()
+            return self.output().count(text) >= count
+
         wait_until(
-            lambda: self.check_alive() or self.output().count(text) >= count,
+            printed,
             timeout,
             lambda: f"{text!r} not printed {count} time(s):\n{self.output()}",
         )
@@ -133,14 +138,23 @@ class Program:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def settled_fd_count(self) -> int:
-        """The descriptor count once it stays the same for a few looks in a row."""
+        """The descriptor count of the serving program once it is idle.
+
+        The server must answer first; then the count must stay the same over five
+        looks with no request in flight (a connection being closed would count).
+        """
         history: list[int] = []
 
         def stable() -> bool:
+            if not history and self.get("/") is None:
+                return False
+            time.sleep(0.05 if history else 0.3)
             history.append(self.fd_count())
-            return len(history) >= 5 and len(set(history[-5:])) == 1
+            if len(history) >= 2 and history[-1] != history[-2]:
+                history[:] = history[-1:]
+            return len(history) >= 5
 
-        wait_until(stable, 10.0, lambda: f"descriptor count kept changing: {history[-10:]}")
+        wait_until(stable, 20.0, lambda: f"descriptor count kept changing: {history}")
         return history[-1]
 
     def stop(self) -> None:

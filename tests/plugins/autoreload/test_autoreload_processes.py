@@ -167,7 +167,7 @@ def test_module_template_and_watched_files_restart_the_application(tmp_path: Pat
         write(tmp_path / "handlers.py", HANDLERS.format(version="v2"))
         wait_for_restarts(tmp_path, 1)
         program.wait_for_body("/", "v2")
-        assert program.settled_fd_count() == baseline
+        assert program.settled_fd_count() == baseline, program.output()
 
         # Rendered once, the template is compiled and cached: only a restart shows the
         # new text.
@@ -197,7 +197,7 @@ def test_module_template_and_watched_files_restart_the_application(tmp_path: Pat
         ] * 4, (recorded, program.output())
         assert {pid for _event, pid in recorded} == {program.pid}
         program.check_alive()
-        assert program.settled_fd_count() == baseline
+        assert program.settled_fd_count() == baseline, program.output()
     finally:
         program.stop()
 
@@ -218,7 +218,7 @@ def test_a_syntax_error_waits_for_the_fix_under_the_runner(tmp_path: Path) -> No
 
         write(tmp_path / "handlers.py", HANDLERS.format(version="v3"))
         program.wait_for_body("/", "v3")
-        assert program.settled_fd_count() == baseline
+        assert program.settled_fd_count() == baseline, program.output()
         # The first restart ran the hooks; the failed program never started serving.
         assert [event for event, _pid in events(tmp_path)] == [
             "before-reload",
@@ -254,9 +254,12 @@ def test_typhoon_run_reload_restarts_on_module_and_template_changes(tmp_path: Pa
         baseline = program.settled_fd_count()
         write(tmp_path / "handlers.py", HANDLERS.format(version="v2"))
         program.wait_for_body("/", "v2")
+        program.wait_for_body("/page", "page-1")  # compiled and cached
         write(tmp_path / "templates" / "page.html", "page-2")
+        program.wait_for_output("typhoon: serving on", count=3)
         program.wait_for_body("/page", "page-2")
-        assert program.settled_fd_count() == baseline
+        assert program.settled_fd_count() == baseline, program.output()
+        assert program.output().count("typhoon: serving on") == 3, program.output()
         program.check_alive()
     finally:
         program.stop()
