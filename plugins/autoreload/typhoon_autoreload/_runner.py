@@ -35,9 +35,10 @@ def _say(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``script.py`` or ``-m module`` with ``args``; restart it when a file changes.
 
-    ``argv`` defaults to ``sys.argv[1:]``. Returns only for a usage error (status 2) or
-    ``--help`` (status 0); otherwise the program is run, then the runner waits for a
-    change and starts the whole command again in place of this process.
+    ``argv`` defaults to ``sys.argv[1:]``. Returns only for a usage error (status 2),
+    ``--help`` (status 0) or Ctrl+C while waiting (status 130); otherwise the program
+    is run, then the runner waits for a change and starts the whole command again in
+    place of this process.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -69,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("program exited with an uncaught exception; waiting for a file to change")
     else:
         _say("program exited normally; waiting for a file to change")
-    RELOADER.wait()
+    try:
+        RELOADER.wait()
+    except KeyboardInterrupt:
+        return 130  # interrupted while waiting: end quietly, as the shell expects
     return 0  # not reached: wait() restarts the program
 
 

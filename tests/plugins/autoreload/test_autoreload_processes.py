@@ -8,6 +8,7 @@ again at once, and the descriptor count in ``/proc/<pid>/fd`` stays where it was
 
 from __future__ import annotations
 
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -239,6 +240,9 @@ def test_the_runner_runs_a_script_again_after_it_exits(tmp_path: Path) -> None:
         write(script, "import sys\nprint('again', sys.argv[1:])\nsys.exit(3)\n")
         program.wait_for_output("program exited with status 3")
         assert "again ['a', 'b']" in program.output()
+        program.process.send_signal(signal.SIGINT)
+        assert program.process.wait(30) == 130
+        assert "Traceback" not in program.output()
     finally:
         program.stop()
 
@@ -261,6 +265,23 @@ def test_typhoon_run_reload_restarts_on_module_and_template_changes(tmp_path: Pa
         assert program.settled_fd_count() == baseline, program.output()
         assert program.output().count("typhoon: serving on") == 3, program.output()
         program.check_alive()
+    finally:
+        program.stop()
+
+
+def test_typhoon_run_refuses_processes_for_an_application_with_autoreload(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path / "debugapp.py", "from typhoon import web\napp = web.Application([], debug=True)\n"
+    )
+    argv = [python(), "-m", "typhoon", "run", "--processes", "2", "debugapp:app"]
+    program = Program(argv, tmp_path, free_port(), ENV)
+    try:
+        assert program.process.wait(60) == 1
+        assert "--processes cannot serve debugapp:app: its autoreload setting is on" in (
+            program.output()
+        )
     finally:
         program.stop()
 
