@@ -49,7 +49,6 @@ import abc
 import asyncio
 import socket
 import sys
-import weakref
 from collections import deque
 from collections.abc import Awaitable
 from types import TracebackType
@@ -80,15 +79,16 @@ _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
 _ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
-# One resolved future per loop: what write_message returns while the transport keeps up.
-_resolved_futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]]
-_resolved_futures = weakref.WeakKeyDictionary()
+# What write_message returns while the transport keeps up: one resolved future, shared
+# by every connection of the loop it belongs to (remade when another loop asks).
+_resolved_future: asyncio.Future[None] | None = None
 
 
 def _resolved(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-    future = _resolved_futures.get(loop)
-    if future is None:
-        future = _resolved_futures[loop] = loop.create_future()
+    global _resolved_future
+    future = _resolved_future
+    if future is None or future.get_loop() is not loop:
+        future = _resolved_future = loop.create_future()
         future.set_result(None)
     return future
 

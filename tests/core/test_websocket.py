@@ -25,8 +25,14 @@ from _websocket_net import (
     masked_text,
     serve,
 )
-from typhoon.errors import HTTPClientError, WebSocketClosedError, WebSocketHandshakeError
-from typhoon.httpclient import HTTPRequest
+from typhoon.errors import (
+    HTTPClientError,
+    HTTPTimeoutError,
+    WebSocketClosedError,
+    WebSocketHandshakeError,
+)
+from typhoon.httpclient import HTTPRequest, _RequestProxy
+from typhoon.netutil import OverrideResolver, Resolver
 from typhoon.web import RequestHandler
 from typhoon.websocket import (
     WebSocketClientConnection,
@@ -826,3 +832,72 @@ async def test_wss_with_a_verified_certificate(tmp_path: Any) -> None:
         insecure = await asyncio.wait_for(websocket_connect(request), WAIT)
         insecure.close()
         assert await read(insecure) is None
+
+
+# --- client options -------------------------------------------------------------------------
+
+
+async def test_client_resolver_is_used_for_the_host_name() -> None:
+    log = Log()
+    app = make_app([("/echo", Echo, {"log": log})], log)
+    async with serve(app) as port:
+        resolver = OverrideResolver(Resolver(), {"chat.invalid": "127.0.0.1"})
+        try:
+            conn = await asyncio.wait_for(
+                websocket_connect(f"ws://chat.invalid:{port}/echo", resolver=resolver), WAIT
+            )
+            await conn.write_message("resolved")
+            assert await read(conn) == "resolved"
+            conn.close()
+            await closed(log)
+        finally:
+            resolver.close()
+    # The Host header names the URL's host, not the address.
+    assert log.handlers[0].request.host == f"chat.invalid:{port}"
+
+
+async def test_client_request_timeout_bounds_the_handshake() -> None:
+    # A server that accepts the connection and never answers the handshake.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/", request_timeout=0.2)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(HTTPTimeoutError):
+            await asyncio.wait_for(websocket_connect(request), WAIT)
+        assert loop.time() - start < 2
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_client_close_while_connecting_fails_the_connect_future() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        conn = WebSocketClientConnection(
+            _RequestProxy(HTTPRequest(f"ws://127.0.0.1:{port}/"), HTTPRequest._DEFAULTS)
+        )
+        await asyncio.sleep(0.05)
+        conn.close()
+        with pytest.raises(WebSocketClosedError):
+            await asyncio.wait_for(conn.connect_future, WAIT)
+        assert await read(conn) is None
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
