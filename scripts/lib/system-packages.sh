@@ -1,5 +1,5 @@
 # Installs the system programs the tests run against (a MariaDB server for the database
-# plugin, Chromium for the WebSocket browser test, nginx for the HTTP client's proxy
+# plugin, Chromium and its driver for the browser tests, nginx for the HTTP client's proxy
 # tests, wrk for benchmarks), from Debian's packages, when they are missing and we may.
 # Sourced by scripts/test and scripts/demo.
 typhoon_install_system_packages() {
@@ -7,6 +7,8 @@ typhoon_install_system_packages() {
     command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
     # Headless Chromium: the browser the WebSocket interoperability test drives.
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    # chromedriver: selenium drives Chromium through it in the demo's browser test.
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     # nginx: the forwarding proxy the HTTP client's proxy tests go through.
     [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
     if [ ${#missing[@]} -eq 0 ]; then
