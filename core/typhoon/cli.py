@@ -290,6 +290,33 @@ def _setup_run(parser: argparse.ArgumentParser) -> None:
         help="worker processes sharing the port; 0 means one per CPU (1)",
     )
     parser.add_argument(
+        "--xheaders",
+        action="store_true",
+        help="behind a reverse proxy: take the client address and scheme from "
+        "X-Real-Ip, X-Forwarded-For and X-Forwarded-Proto",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="with --xheaders: a proxy address skipped in X-Forwarded-For (repeatable)",
+    )
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=100,
+        metavar="N",
+        help="with --processes: restarts of dead workers allowed in total (100)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGINT/SIGTERM, how long requests in progress may take to finish (30)",
+    )
+    parser.add_argument(
         "--reload",
         action="store_true",
         help="restart when a source file changes (needs typhoon[autoreload])",
@@ -301,6 +328,15 @@ def _run_command(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"--port must be between 0 and 65535, not {args.port}")
     if args.processes < 0:
         raise ConfigurationError(f"--processes must be 0 or more, not {args.processes}")
+    if args.max_restarts < 0:
+        raise ConfigurationError(f"--max-restarts must be 0 or more, not {args.max_restarts}")
+    if not args.drain_timeout >= 0:
+        raise ConfigurationError(f"--drain-timeout must be 0 or more, not {args.drain_timeout}")
+    if args.trusted_proxy and not args.xheaders:
+        raise ConfigurationError("--trusted-proxy needs --xheaders")
+    server_options: dict[str, Any] = {}
+    if args.xheaders:
+        server_options = {"xheaders": True, "trusted_downstream": list(args.trusted_proxy)}
     if args.reload and args.processes != 1:
         raise ConfigurationError("--reload cannot be combined with --processes")
     # Look everything up before serving, so that a missing piece fails before binding.
@@ -332,7 +368,15 @@ def _run_command(args: argparse.Namespace) -> int:
     enable_pretty_logging()
     where = _url(args.host, args.port)
     if workers is None:
-        asyncio.run(_serve(app, lambda: _listen(app, args.host, args.port), where, reloader))
+        asyncio.run(
+            _serve(
+                app,
+                lambda: _listen(app, args.host, args.port, server_options),
+                where,
+                reloader,
+                drain_timeout=args.drain_timeout,
+            )
+        )
         return 0
     # Tornado's multi-process recipe: bind in the parent, fork, serve the inherited sockets.
     netutil, process, httpserver = workers
@@ -342,7 +386,13 @@ def _run_command(args: argparse.Namespace) -> int:
         raise _listen_error(args.host, args.port, exc) from exc
     parent = os.getpid()
     try:
-        process.fork_processes(args.processes)
+        process.fork_processes(args.processes, max_restarts=args.max_restarts)
+    except RuntimeError as exc:
+        if os.getpid() != parent:
+            raise
+        # Too many restarts: the workers still running notice the parent is gone and
+        # stop gracefully on their own.
+        raise ConfigurationError(f"workers keep dying: {exc}") from exc
     except KeyboardInterrupt:
         if os.getpid() != parent:
             raise
@@ -356,11 +406,11 @@ def _run_command(args: argparse.Namespace) -> int:
                 sock.close()
 
     def start() -> Any:
-        server = httpserver.HTTPServer(app)
+        server = httpserver.HTTPServer(app, **server_options)
         server.add_sockets(sockets)
         return server
 
-    asyncio.run(_serve(app, start, where, None, parent=parent))
+    asyncio.run(_serve(app, start, where, None, parent=parent, drain_timeout=args.drain_timeout))
     return 0
 
 
@@ -391,9 +441,9 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host or '0.0.0.0'}:{port}"
 
 
-def _listen(app: Any, host: str, port: int) -> Any:
+def _listen(app: Any, host: str, port: int, options: dict[str, Any]) -> Any:
     try:
-        return app.listen(port, address=host)
+        return app.listen(port, address=host, **options)
     except OSError as exc:
         raise _listen_error(host, port, exc) from exc
 
@@ -409,11 +459,14 @@ async def _serve(
     where: str,
     reloader: ModuleType | None,
     parent: int | None = None,
+    drain_timeout: float = 30.0,
 ) -> None:
     """Start the plugins, start serving, wait for SIGINT/SIGTERM, then stop in order.
 
-    A worker started by ``--processes`` passes its ``parent`` process id: it also stops
-    when that parent is gone (killed with SIGTERM, say), instead of serving on orphaned.
+    Stopping is graceful: no new connections are accepted and requests in progress
+    get ``drain_timeout`` seconds to finish. A worker started by ``--processes``
+    passes its ``parent`` process id: it also stops when that parent is gone (killed
+    with SIGKILL, say), instead of serving on orphaned.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -422,7 +475,7 @@ async def _serve(
         plugin_manager = None
     async with _stop_when_orphaned(parent, stop):
         with _stop_on_signals(loop, stop):
-            await _serve_until(app, start, where, reloader, stop, plugin_manager)
+            await _serve_until(app, start, where, reloader, stop, plugin_manager, drain_timeout)
 
 
 @contextlib.asynccontextmanager
@@ -453,6 +506,7 @@ async def _serve_until(
     reloader: ModuleType | None,
     stop: asyncio.Event,
     plugin_manager: PluginManager | None,
+    drain_timeout: float,
 ) -> None:
     """Run the plugins' startup, serve until ``stop`` is set, then stop and shut down."""
     if plugin_manager is not None:
@@ -464,6 +518,13 @@ async def _serve_until(
         _say(f"serving on {where} (press Ctrl+C to stop)")
         await stop.wait()
         _say("stopping")
+        shutdown = getattr(server, "shutdown", None)
+        if callable(shutdown):
+            # HTTPServer: stop accepting, let requests in progress finish, then close.
+            result = shutdown(drain_timeout)
+            if inspect.isawaitable(result):
+                await result
+            return
         stop_server = getattr(server, "stop", None)
         if callable(stop_server):
             stop_server()

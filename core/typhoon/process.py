@@ -66,6 +66,12 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
     child that exits with a non-zero status or is killed by a signal, and calls
     ``sys.exit(0)`` once every child has exited normally.
 
+    Unlike Tornado, a ``SIGTERM`` sent to the parent alone is passed on to every
+    child and ends the restarting: the parent waits for the children to stop (a
+    worker that handles ``SIGTERM`` can finish its requests first), then exits with
+    status 0. Service managers and ``kill PID`` thus stop the whole group, never
+    leaving orphaned workers behind.
+
     Workers share nothing but what existed before the fork, typically the sockets
     from :func:`~typhoon.netutil.bind_sockets`. Call it before any event loop runs:
     an event loop cannot be shared with a forked process.
@@ -92,6 +98,18 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
         num_processes = cpu_count()
     gen_log.info("Starting %d processes", num_processes)
     children: dict[int, int] = {}
+    stopping = False
+
+    def forward_sigterm(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+
+    previous_handler = signal.signal(signal.SIGTERM, forward_sigterm)
 
     def start_child(index: int) -> int | None:
         # The random module reseeds itself in a forked child, so workers do not
@@ -100,6 +118,8 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
         if pid == 0:
             global _task_id
             _task_id = index
+            # The forwarding handler is the parent's business, not the worker's.
+            signal.signal(signal.SIGTERM, previous_handler)
             return index
         children[pid] = index
         return None
@@ -114,6 +134,9 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
         if pid not in children:
             continue
         index = children.pop(pid)
+        if stopping:
+            gen_log.info("child %d (pid %d) stopped", index, pid)
+            continue
         if os.WIFSIGNALED(status):
             gen_log.warning(
                 "child %d (pid %d) killed by signal %d, restarting",
@@ -133,6 +156,7 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
             continue
         restarts += 1
         if restarts > max_restarts:
+            signal.signal(signal.SIGTERM, previous_handler)
             raise RuntimeError("Too many child restarts, giving up")
         started = start_child(index)
         if started is not None:
