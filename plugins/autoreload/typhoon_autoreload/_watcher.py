@@ -224,9 +224,10 @@ class Watcher:
             self._wake.clear()
             try:
                 changed, since = self._watch_directories(targets, directories, since)
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
                 # A directory vanished between listing and watching, or the kernel
-                # refused (watch limit): list again, then give up on notifications.
+                # refused (a watch limit, reported by watchfiles as a RuntimeError):
+                # list again, then give up on notifications.
                 failures += 1
                 if failures >= 3:
                     _logger.warning(

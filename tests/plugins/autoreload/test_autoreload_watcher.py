@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typhoon_autoreload import _watcher
 from typhoon_autoreload._watcher import Targets, Watcher, is_scratch_file
 
 REPORT_TIMEOUT = 15.0
@@ -235,3 +236,36 @@ def test_relevance_rules() -> None:
     assert targets.is_relevant("/app/templates/a/b.html", deleted=True)
     assert not targets.is_relevant("/app/templates-old/b.html", deleted=False)
     assert not targets.is_relevant("/app/templates/a/.b.html.swp", deleted=False)
+
+
+def test_without_watchfiles_the_watcher_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_watcher, "_HAVE_WATCHFILES", False)
+    assert Watcher(Targets, print).backend == "poll"
+    monkeypatch.setattr(_watcher, "_HAVE_WATCHFILES", True)
+    assert Watcher(Targets, print).backend == "watchfiles"
+
+
+def test_when_notifications_fail_the_watcher_falls_back_to_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*paths: object, **options: object) -> Iterator[set[tuple[object, str]]]:
+        raise RuntimeError("inotify watch limit reached")
+
+    monkeypatch.setattr(_watcher.watchfiles, "watch", refuse)
+    module = tmp_path / "mod.py"
+    module.write_text("A = 1\n")
+    reports = Reports()
+    watcher = Watcher(
+        files(module), reports, check_time=0.05, debounce=0.05, changed_since=time.time()
+    )
+    watcher.start()
+    try:
+        deadline = time.monotonic() + REPORT_TIMEOUT
+        while watcher.backend != "poll":
+            assert time.monotonic() < deadline, "never fell back to polling"
+            time.sleep(0.02)
+        module.write_text("A = 2\n")
+        assert reports.next() == [str(module)]
+    finally:
+        watcher.stop(timeout=5)
+    assert "cannot use file notifications (inotify watch limit reached)" in caplog.text
