@@ -91,6 +91,8 @@ def make_app(environ: Mapping[str, str] | None = None, **overrides: Any) -> Appl
         "login_url": "/login",
         "auth_providers": providers_from_env(env),
         "chatboard_hub": hub,
+        # Autoreload (debug) watches modules, templates and static files; add translations.
+        "autoreload_paths": [_TRANSLATIONS],
     }
     settings.update(overrides)
     if not settings["cookie_secret"]:
