@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typhoon_autoreload._reloader import RELOADER
 
 #: The command-line synopsis.
-USAGE = "usage: python -m typhoon_autoreload [-m module | script.py] [args ...]"
+USAGE = "usage: python -m typhoon_autoreload [--until-success] [-m module | script.py] [args ...]"
 
 _NAME = "typhoon_autoreload"
 
@@ -35,24 +35,29 @@ def _say(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``script.py`` or ``-m module`` with ``args``; restart it when a file changes.
 
-    ``argv`` defaults to ``sys.argv[1:]``. Returns only for a usage error (status 2),
-    ``--help`` (status 0) or Ctrl+C while waiting (status 130); otherwise the program
-    is run, then the runner waits for a change and starts the whole command again in
-    place of this process.
+    ``argv`` defaults to ``sys.argv[1:]``. With ``--until-success`` first, the runner
+    exits (status 0) as soon as a run of the program succeeds, instead of waiting:
+    test runners use it to run until the tests pass. Returns for a usage error
+    (status 2), ``--help`` (status 0), that success, or Ctrl+C while waiting (status
+    130); otherwise the runner waits for a change and starts the whole command again
+    in place of this process.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        stream = sys.stdout if args else sys.stderr
-        stream.write(USAGE + "\n")
-        return 0 if args else 2
+    until_success = bool(args) and args[0] == "--until-success"
+    if until_success:
+        args.pop(0)
+    if args[:1] in (["-h"], ["--help"]):
+        sys.stdout.write(USAGE + "\n")
+        return 0
+    if not args or args == ["-m"]:
+        sys.stderr.write(USAGE + "\n")
+        return 2
     if args[0] == "-m":
-        if len(args) < 2:
-            sys.stderr.write(USAGE + "\n")
-            return 2
         module, script, program_args = args[1], None, args[2:]
     else:
         module, script, program_args = None, args[0], args[1:]
     RELOADER.start()
+    succeeded = False
     try:
         if script is not None:
             _run_script(script, program_args)
@@ -60,16 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert module is not None
             _run_module(module, program_args)
     except SystemExit as exc:
-        if exc.code in (0, None):
-            _say("program exited normally; waiting for a file to change")
-        else:
-            _say(f"program exited with status {exc.code!r}; waiting for a file to change")
+        succeeded = exc.code in (0, None)
+        ending = "normally" if succeeded else f"with status {exc.code!r}"
     except Exception as exc:
         traceback.print_exc()
         _watch_traceback(exc)
-        _say("program exited with an uncaught exception; waiting for a file to change")
+        ending = "with an uncaught exception"
     else:
-        _say("program exited normally; waiting for a file to change")
+        succeeded, ending = True, "normally"
+    if succeeded and until_success:
+        _say("program exited normally")
+        return 0
+    _say(f"program exited {ending}; waiting for a file to change")
     try:
         RELOADER.wait()
     except KeyboardInterrupt:

@@ -337,7 +337,13 @@ def test_without_orig_argv_the_main_module_is_run_again(monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize(
     ("argv", "status", "stream"),
-    [([], 2, "err"), (["-m"], 2, "err"), (["--help"], 0, "out")],
+    [
+        ([], 2, "err"),
+        (["-m"], 2, "err"),
+        (["--until-success"], 2, "err"),
+        (["--until-success", "-m"], 2, "err"),
+        (["--help"], 0, "out"),
+    ],
 )
 def test_runner_usage(
     reloader: Reloader,

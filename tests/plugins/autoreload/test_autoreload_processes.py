@@ -247,6 +247,22 @@ def test_the_runner_runs_a_script_again_after_it_exits(tmp_path: Path) -> None:
         program.stop()
 
 
+def test_until_success_reruns_a_failing_program_until_it_succeeds(tmp_path: Path) -> None:
+    script = tmp_path / "check.py"
+    write(script, "import sys\nprint('checking')\nsys.exit(1)\n")
+    argv = [python(), "-m", "typhoon_autoreload", "--until-success", "check.py"]
+    program = Program(argv, tmp_path, 0, {})
+    try:
+        program.wait_for_output("program exited with status 1; waiting for a file to change")
+        write(script, "print('fixed')\n")
+        assert program.process.wait(60) == 0
+        output = program.output()
+        assert "fixed" in output
+        assert output.rstrip().endswith("typhoon_autoreload: program exited normally")
+    finally:
+        program.stop()
+
+
 def test_typhoon_run_reload_restarts_on_module_and_template_changes(tmp_path: Path) -> None:
     make_app(tmp_path)
     port = free_port()
