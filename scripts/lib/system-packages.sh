@@ -11,6 +11,8 @@ typhoon_install_system_packages() {
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     # nginx: the forwarding proxy the HTTP client's proxy tests go through.
     [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    # wrk: the load generator of the rolling-restart test behind nginx (and of benchmarks).
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
     if [ ${#missing[@]} -eq 0 ]; then
         return 0
     fi

@@ -154,6 +154,8 @@ class Server:
         while True:
             line = self._queue.get_nowait()
             if line is None:
+                assert self.process.stderr is not None
+                self.process.stderr.close()
                 return self.lines
             self.lines.append(line)
 
@@ -172,7 +174,7 @@ class Server:
         self.process.wait(DEADLINE)
         self._reader.join(DEADLINE)
         if self.process.stderr is not None and not self._reader.is_alive():
-            self.process.stderr.close()
+            self.process.stderr.close()  # closing twice is harmless
 
 
 def get(port: int, path: str = "/", host: str = "127.0.0.1") -> tuple[int, str]:
