@@ -193,11 +193,11 @@ def normalize_header_name_bytes(name: bytes) -> str:
     return canonical
 
 
-def _check_output_value(name: str, value: str) -> None:
-    # RFC 9110, section 5.5: CR, LF and NUL are never valid in a field value; letting
-    # one through would let the value start a new header line (response splitting).
-    if "\r" in value or "\n" in value or "\x00" in value:
-        raise HTTPOutputError(f"invalid character (CR, LF or NUL) in value of header {name!r}")
+_canonical_of = _CANONICAL.get
+
+
+def _bad_value(name: str) -> HTTPOutputError:
+    return HTTPOutputError(f"invalid character (CR, LF or NUL) in value of header {name!r}")
 
 
 def _check_output_name(name: str) -> None:
@@ -244,6 +244,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._as_list = {}
+        if not args and not kwargs:
+            return
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             # Copy every field line, not just the joined values.
             for name, value in args[0].get_all():
@@ -266,11 +268,14 @@ class HTTPHeaders(MutableMapping[str, str]):
         Raises:
             HTTPOutputError: ``value`` contains CR, LF or NUL, or ``name`` is not a token.
         """
-        norm = _CANONICAL.get(name)
+        norm = _canonical_of(name)
         if norm is None:
             norm = _normalize_uncommon(name)
             _check_output_name(norm)
-        _check_output_value(norm, value)
+        # RFC 9110, section 5.5: CR, LF and NUL never belong in a value; one would let
+        # the value start a new header line (response splitting).
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise _bad_value(norm)
         values = self._as_list.get(norm)
         if values is None:
             self._as_list[norm] = [value]
@@ -341,15 +346,16 @@ class HTTPHeaders(MutableMapping[str, str]):
     # --- mapping interface ---------------------------------------------------------
 
     def __setitem__(self, name: str, value: str) -> None:
-        norm = _CANONICAL.get(name)
+        norm = _canonical_of(name)
         if norm is None:
             norm = _normalize_uncommon(name)
             _check_output_name(norm)
-        _check_output_value(norm, value)
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise _bad_value(norm)
         self._as_list[norm] = [value]
 
     def __getitem__(self, name: str) -> str:
-        values = self._as_list[normalize_header_name(name)]
+        values = self._as_list[_canonical_of(name) or _normalize_uncommon(name)]
         if len(values) == 1:
             return values[0]
         # RFC 9110, section 5.3: field lines with the same name combine with commas.
@@ -357,7 +363,7 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return the (comma-joined) value of ``name``, or ``default`` when absent."""
-        values = self._as_list.get(normalize_header_name(name))
+        values = self._as_list.get(_canonical_of(name) or _normalize_uncommon(name))
         if values is None:
             return default
         if len(values) == 1:
@@ -365,9 +371,9 @@ class HTTPHeaders(MutableMapping[str, str]):
         return ",".join(values)
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
+        if type(name) is not str and not isinstance(name, str):
             return False
-        return normalize_header_name(name) in self._as_list
+        return (_canonical_of(name) or _normalize_uncommon(name)) in self._as_list
 
     def __delitem__(self, name: str) -> None:
         del self._as_list[normalize_header_name(name)]
