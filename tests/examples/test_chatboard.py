@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import RunningBoard
+from _chatboard_harness import RunningBoard
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 

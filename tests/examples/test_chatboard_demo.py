@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EXAMPLE, _free_port
+from _chatboard_harness import EXAMPLE, free_port
 from typhoon_database.server import MariaDBUnavailable, find_server_binary
 
 #: Seconds the demo may take to start (MariaDB's first start dominates) and to stop.
@@ -56,7 +56,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> N
         if os.environ.get("TYPHOON_REQUIRE_MARIADB"):
             raise
         pytest.skip(f"CHATBOARD DEMO TEST SKIPPED: {error}")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(EXAMPLE))
     demo = subprocess.Popen(
         [sys.executable, "-m", "chatboard", "demo", "--port", str(port), "--no-debug"],
