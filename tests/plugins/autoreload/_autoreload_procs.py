@@ -7,6 +7,7 @@ killed at the end of its test, and all traffic goes to 127.0.0.1.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -156,6 +157,21 @@ class Program:
 
         wait_until(stable, 20.0, lambda: f"descriptor count kept changing: {history}")
         return history[-1]
+
+    def interrupt(self) -> int:
+        """Press Ctrl+C; return the exit status.
+
+        The signal is sent again if the program is still there after a few seconds:
+        one that arrives while the program re-executes itself is lost with the old
+        image (a file outside the test, such as the library's own, may have changed).
+        """
+        for _attempt in range(5):
+            self.process.send_signal(signal.SIGINT)
+            try:
+                return self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                continue
+        raise AssertionError(f"the program ignored Ctrl+C:\n{self.output()}")
 
     def stop(self) -> None:
         """Terminate the program (kill it if it does not stop in time)."""

@@ -8,7 +8,6 @@ again at once, and the descriptor count in ``/proc/<pid>/fd`` stays where it was
 
 from __future__ import annotations
 
-import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -240,8 +239,7 @@ def test_the_runner_runs_a_script_again_after_it_exits(tmp_path: Path) -> None:
         write(script, "import sys\nprint('again', sys.argv[1:])\nsys.exit(3)\n")
         program.wait_for_output("program exited with status 3")
         assert "again ['a', 'b']" in program.output()
-        program.process.send_signal(signal.SIGINT)
-        assert program.process.wait(30) == 130
+        assert program.interrupt() == 130
         assert "Traceback" not in program.output()
     finally:
         program.stop()
