@@ -99,7 +99,7 @@ def _logs_of(app: Application) -> list[Log]:
 
 def make_app(handlers: list[Any], log: Log | None = None, **settings: Any) -> Application:
     """An Application; ``log`` is remembered so :func:`serve` can clean up after it."""
-    app = Application(handlers, **settings)
+    app = Application(handlers, load_entrypoints=False, **settings)
     app.test_logs = [log] if log is not None else []  # type: ignore[attr-defined]
     return app
 

@@ -24,6 +24,7 @@ from _websocket_net import (
     accept_for,
     make_app,
     serve,
+    ws_key,
 )
 from _wshelpers import raw_frame
 from typhoon import _wsconnection
@@ -350,3 +351,70 @@ async def test_client_closes_tcp_if_the_server_lingers_after_the_close(
 
     async with raw_server(script) as (conn, _server):
         assert await asyncio.wait_for(conn.read_message(), WAIT) is None
+
+
+# --- bytes that arrive with the handshake -------------------------------------------------
+
+
+async def test_frames_right_behind_the_handshake_are_not_lost() -> None:
+    log = Log()
+    app = make_app([("/echo", Echo, {"log": log})], log)
+    async with serve(app) as port:
+        raw = await RawClient.connect(port)
+        key = ws_key()
+        head = (
+            "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        # One write: the request head and two frames in the same segment.
+        raw.send(head + raw_frame(0x1, b"early") + raw_frame(0x2, b"\x00bird"))
+        raw_head = await asyncio.wait_for(raw.reader.readuntil(b"\r\n\r\n"), WAIT)
+        assert raw_head.startswith(b"HTTP/1.1 101 ")
+        first = await raw.read_frame()
+        second = await raw.read_frame()
+        assert (first.opcode, first.payload) == (0x1, b"early")
+        assert (second.opcode, second.payload) == (0x2, b"\x00bird")
+        raw.send_close(1000)
+        await raw.expect_close(1000)
+        await raw.aclose()
+    assert log.messages() == ["early", b"\x00bird"]
+
+
+async def test_client_keeps_frames_that_came_with_the_101() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def eager(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept_for(key).encode()
+            + b"\r\n\r\n"
+            + raw_frame(0x1, b"hello at once", mask=None)
+            + raw_frame(0x8, struct.pack("!H", 1000), mask=None)
+        )
+        # The client answers the Close; then the server ends the connection.
+        peer = RawClient(reader, writer)
+        reply = await peer.read_frame()
+        assert (reply.opcode, reply.close_code, reply.masked) == (0x8, 1000, True)
+        writer.close()
+
+    server = await asyncio.start_server(eager, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        conn = await asyncio.wait_for(websocket_connect(f"ws://127.0.0.1:{port}/"), WAIT)
+        assert await asyncio.wait_for(conn.read_message(), WAIT) == "hello at once"
+        assert await asyncio.wait_for(conn.read_message(), WAIT) is None
+        assert conn.close_code == 1000
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
