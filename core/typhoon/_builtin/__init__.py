@@ -10,7 +10,7 @@ stays inert until the settings ask for its feature:
 * :mod:`typhoon._builtin.uimodules` -- the ``linkify``, ``xsrf_form_html`` and
   ``Template`` UI modules.
 
-Setting ``TYPHOON_DISABLE_PLUGINS`` to one of these module names turns its feature off.
+An ``Application`` subclass can leave one out by overriding ``builtin_plugins``.
 """
 
 from __future__ import annotations
