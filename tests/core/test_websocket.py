@@ -25,6 +25,7 @@ from _websocket_net import (
     masked_text,
     serve,
 )
+from _wshelpers import raw_frame
 from typhoon.errors import (
     HTTPClientError,
     HTTPTimeoutError,
@@ -901,3 +902,33 @@ async def test_client_close_while_connecting_fails_the_connect_future() -> None:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_wss_protocol_failure_still_sends_the_close_frame(tmp_path: Any) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    log = Log()
+    app = make_app([("/echo", Echo, {"log": log})], log)
+    async with serve(app, ssl_options=server_context) as port:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_context, server_hostname="localhost"
+            ),
+            WAIT,
+        )
+        raw = RawClient(reader, writer)
+        status, _ = await raw.handshake("/echo")
+        assert status == 101
+        raw.send(masked_text("fine"))
+        frame = await raw.read_frame()
+        assert frame.payload == b"fine"
+        # An unmasked frame: over TLS the server cannot half-close, it closes after
+        # the Close frame (with TLS's own close_notify).
+        raw.send(raw_frame(0x1, b"bad", mask=None))
+        await raw.expect_close(1002)
+        assert await closed(log) == (None, None)
+        await raw.aclose()
