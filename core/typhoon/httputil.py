@@ -241,6 +241,28 @@ class HTTPConnection:
 # --- the server request -----------------------------------------------------------------
 
 
+def _parse_query(query: str, max_fields: int | None) -> dict[str, list[bytes]]:
+    """``parse_qs_bytes(query, keep_blank_values=True)``, quicker for plain queries.
+
+    A query with no ``%`` and no ``+`` needs no decoding, so it is split directly (same
+    result, same field limit); anything else goes to :func:`typhoon.escape.parse_qs_bytes`.
+    """
+    if "%" in query or "+" in query:
+        return parse_qs_bytes(query, keep_blank_values=True, max_fields=max_fields)
+    if max_fields is not None and query.count("&") + 1 > max_fields:
+        raise HTTPInputError(f"too many fields in query string: more than {max_fields}")
+    result: dict[str, list[bytes]] = {}
+    for field in query.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            values = result.get(name)
+            if values is None:
+                result[name] = [value.encode("latin-1")]
+            else:
+                values.append(value.encode("latin-1"))
+    return result
+
+
 class HTTPServerRequest:
     """A single HTTP request as the server received it.
 
@@ -267,6 +289,33 @@ class HTTPServerRequest:
         arguments: both of the above merged.
     """
 
+    # Slots make the twenty-odd attributes set per request cheap; ``__dict__`` keeps
+    # the object open to attributes applications attach, as Tornado's is.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_cookies",
+        "_finish_time",
+        "_start_time",
+        "arguments",
+        "body",
+        "body_arguments",
+        "connection",
+        "files",
+        "headers",
+        "host",
+        "host_name",
+        "method",
+        "path",
+        "protocol",
+        "query",
+        "query_arguments",
+        "remote_ip",
+        "server_connection",
+        "uri",
+        "version",
+    )
+
     path: str
     query: str
 
@@ -290,42 +339,54 @@ class HTTPServerRequest:
         self.headers = headers if headers is not None else HTTPHeaders()
         self.body = body or b""
         context = getattr(connection, "context", None)
-        self.remote_ip: str | None = getattr(context, "remote_ip", None)
-        self.protocol: str = getattr(context, "protocol", "http")
-        target_host: str | None = None
+        if context is None:
+            self.remote_ip: str | None = None
+            self.protocol: str = "http"
+        else:
+            self.remote_ip = getattr(context, "remote_ip", None)
+            self.protocol = getattr(context, "protocol", "http")
         if uri is not None and uri[:1] != "/" and "://" in uri:
             # Absolute form: the target's authority replaces Host (RFC 9112, 3.2.2).
             parts = urllib.parse.urlsplit(uri)
-            target_host = parts.netloc or None
+            host = host or parts.netloc or None
             uri = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         self.uri = uri
-        self.host: str = host or target_host or self.headers.get("Host") or "127.0.0.1"
-        self.host_name = split_host_and_port(self.host.lower())[0]
+        if not host:
+            host = self.headers.get("Host") or "127.0.0.1"
+        self.host: str = host
+        host_name = host.lower()
+        if ":" in host_name:
+            # split_host_and_port without building the port number nobody reads here.
+            name, _, port = host_name.rpartition(":")
+            if name and port.isdigit() and port.isascii() and (":" not in name or name[-1] == "]"):
+                host_name = name
+        self.host_name = host_name
         self.files: dict[str, list[HTTPFile]] = files or {}
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = time.time()
         self._finish_time: float | None = None
+        self._cookies: http.cookies.SimpleCookie | None = None
         if uri is not None:
             self.path, _, self.query = uri.partition("?")
         else:
             self.path = self.query = ""
-        self.query_arguments: dict[str, list[bytes]] = (
-            parse_qs_bytes(
-                self.query, keep_blank_values=True, max_fields=_body_config.urlencoded.max_fields
+        if self.query:
+            self.query_arguments: dict[str, list[bytes]] = _parse_query(
+                self.query, _body_config.urlencoded.max_fields
             )
-            if self.query
-            else {}
-        )
-        self.arguments: dict[str, list[bytes]] = {
-            name: list(values) for name, values in self.query_arguments.items()
-        }
+            self.arguments: dict[str, list[bytes]] = {
+                name: list(values) for name, values in self.query_arguments.items()
+            }
+        else:
+            self.query_arguments = {}
+            self.arguments = {}
         self.body_arguments: dict[str, list[bytes]] = {}
 
     @property
     def cookies(self) -> http.cookies.SimpleCookie:
         """The request's cookies, as a :class:`http.cookies.SimpleCookie` (parsed once)."""
-        cookies: http.cookies.SimpleCookie | None = getattr(self, "_cookies", None)
+        cookies = self._cookies
         if cookies is None:
             cookies = http.cookies.SimpleCookie()
             header = self.headers.get("Cookie")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 from typhoon._headers import normalize_header_name, parse_header_params
 from typhoon.errors import HTTPInputError, HTTPOutputError
+from typhoon.escape import parse_qs_bytes
 from typhoon.httputil import (
     HTTPConnection,
     HTTPFile,
@@ -395,6 +396,51 @@ def test_server_request_absolute_form_target() -> None:
     assert request.full_url() == "http://origin.example:8080/a/b?q=1"
     root = HTTPServerRequest("GET", "https://h", "HTTP/1.1")
     assert (root.uri, root.path, root.host) == ("/", "/", "h")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "a=1",
+        "a=1&a=2&b=",
+        "a&b&&c=",
+        "=v&k==x",
+        "x=a%20b&y=c+d",
+        "caf\u00e9=\u00ff",
+        "&&&",
+        "a=1;b=2",
+        "k=%ZZ&l=%",
+    ],
+)
+def test_query_arguments_match_parse_qs_bytes(query: str) -> None:
+    request = HTTPServerRequest("GET", "/p?" + query)
+    assert request.query_arguments == parse_qs_bytes(query, keep_blank_values=True)
+    assert request.arguments == request.query_arguments
+
+
+@pytest.mark.parametrize(
+    ("host", "host_name"),
+    [
+        ("Example.com", "example.com"),
+        ("EXAMPLE.com:80", "example.com"),
+        ("[::1]:8080", "[::1]"),
+        ("[::1]", "[::1]"),
+        ("::1", "::1"),
+        ("h:", "h:"),
+        ("h:x", "h:x"),
+    ],
+)
+def test_server_request_host_name(host: str, host_name: str) -> None:
+    request = HTTPServerRequest("GET", "/", headers=HTTPHeaders({"Host": host}))
+    assert request.host == host
+    assert request.host_name == host_name
+    assert request.host_name == split_host_and_port(host.lower())[0]
+
+
+def test_server_request_takes_extra_attributes() -> None:
+    request = HTTPServerRequest("GET", "/")
+    request.current_user = "someone"  # type: ignore[attr-defined]
+    assert request.current_user == "someone"  # type: ignore[attr-defined]
 
 
 def test_server_request_time() -> None:
