@@ -38,8 +38,11 @@ async def fetch(
     body: str | bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    client: AsyncHTTPClient | None = None,
 ) -> ProviderResponse:
     """Send one request to a provider and return its answer, whatever the status.
+
+    ``client`` is the HTTP client to use (the loop's shared one by default).
 
     Raises:
         AuthError: the provider could not be reached or did not answer within
@@ -56,12 +59,19 @@ async def fetch(
         request_timeout=timeout,
         follow_redirects=False,
     )
-    client = AsyncHTTPClient()
+    if client is None:
+        client = AsyncHTTPClient()
     try:
         # The client's own timeouts bound each phase; wait_for bounds the whole call.
         response = await asyncio.wait_for(client.fetch(request, raise_error=False), timeout + 1)
     except (HTTPClientError, OSError, TimeoutError) as exc:
         raise AuthError(f"the login provider could not be reached ({type(exc).__name__})") from exc
+    if response.code == 599 and response.error is not None:
+        # A network failure or deadline reported as a response rather than raised.
+        error = response.error
+        raise AuthError(
+            f"the login provider could not be reached ({type(error).__name__})"
+        ) from error
     return ProviderResponse(response.code, dict(response.headers.items()), response.body or b"")
 
 

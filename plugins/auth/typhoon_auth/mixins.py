@@ -6,11 +6,22 @@ The same names and flow as Tornado: a handler mixes one in, calls
 Request building and token parsing are authlib's; HTTP goes through typhoon's
 ``AsyncHTTPClient`` with bounded timeouts. For new code the settings-driven routes of
 the ``auth`` plugin (with state, nonce and PKCE handled for you) are the better choice.
+
+The OAuth 1.0a mixins (:mod:`typhoon_auth.oauth1`) and the deprecated OpenID 2.0 mixin
+(:mod:`typhoon_auth.openid`) are importable from here too, as from ``tornado.auth``.
 """
 
 from __future__ import annotations
 
-__all__ = ["AuthError", "FacebookGraphMixin", "GoogleOAuth2Mixin", "OAuth2Mixin"]
+__all__ = [
+    "AuthError",
+    "FacebookGraphMixin",
+    "GoogleOAuth2Mixin",
+    "OAuth2Mixin",
+    "OAuthMixin",
+    "OpenIdMixin",
+    "TwitterMixin",
+]
 
 import json
 import urllib.parse
@@ -23,7 +34,9 @@ from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
 from typhoon.errors import AuthError
 from typhoon.web import RequestHandler
 
-from typhoon_auth._http import fetch, fetch_json
+from typhoon_auth._http import DEFAULT_TIMEOUT, fetch, fetch_json
+from typhoon_auth.oauth1 import OAuthMixin, TwitterMixin
+from typhoon_auth.openid import OpenIdMixin
 
 
 class OAuth2Mixin:
@@ -75,6 +88,7 @@ class OAuth2Mixin:
             method="POST",
             body=body,
             headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=self._timeout(),
         )
 
     async def oauth2_request(
@@ -101,15 +115,21 @@ class OAuth2Mixin:
                 method="POST",
                 body=urllib.parse.urlencode(post_args),
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=self._timeout(),
             )
         else:
-            response = await fetch(url)
+            response = await fetch(url, timeout=self._timeout())
         if not 200 <= response.code < 300:
             raise AuthError(f"the provider API answered HTTP {response.code}")
         try:
             return json.loads(response.body)
         except ValueError as exc:
             raise AuthError("the provider API sent an unreadable answer") from exc
+
+    def _timeout(self) -> float:
+        """The ``auth_timeout`` setting: seconds each provider request may take."""
+        value = self._handler().settings.get("auth_timeout")
+        return float(value) if value is not None else DEFAULT_TIMEOUT
 
     def _handler(self) -> RequestHandler:
         if not isinstance(self, RequestHandler):
