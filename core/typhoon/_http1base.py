@@ -202,7 +202,7 @@ class HTTP1Base:
         self._max_start_line = max_start_line_size or self._max_header_size
         self._head_sink = HeadSink()
         self._parser: HttpRequestParser | HttpResponseParser | None = None
-        self._body_sink = BodySink()
+        self._body_sink: BodySink | None = None  # made for the first chunked body
         self._body_parser: HttpRequestParser | HttpResponseParser | None = None
         # Unconsumed bytes are _buf[_pos:]; the other positions are absolute too.
         self._buf: bytes | bytearray = b""
@@ -306,6 +306,14 @@ class HTTP1Base:
         if type(buf) is bytearray and pos > DEFAULT_CHUNK_SIZE and pos * 2 > len(buf):
             del buf[:pos]
             self._shift(pos)
+
+    def _release(self) -> None:
+        """Between exchanges: drop consumed bytes, so an idle connection holds none."""
+        if self._pos >= len(self._buf):
+            self._buf = b""
+            self._pos = 0
+        elif type(self._buf) is bytearray:
+            self._compact()
 
     # --- errors ----------------------------------------------------------------------
 
@@ -453,6 +461,8 @@ class HTTP1Base:
         self._parser = None
         if mode == CHUNKED:
             sink = self._body_sink
+            if sink is None:
+                sink = self._body_sink = BodySink()
             parser = self._body_parser = self._parser_class(sink)
             parser.feed_data(self._chunked_primer)
             sink.urls.clear()
@@ -516,6 +526,7 @@ class HTTP1Base:
     def _read_chunked_body(self) -> NextEvent:
         sink = self._body_sink
         parser = self._body_parser
+        assert sink is not None
         assert parser is not None
         while True:
             buf = self._buf

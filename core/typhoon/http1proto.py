@@ -625,7 +625,11 @@ class HTTP1ServerProtocol(HTTP1Base):
             self._their_state = self._our_state = IDLE
             self._head_begun = False
             self._max_body_size = self._default_max_body_size
-            if type(self._buf) is bytearray:
+            if self._pos >= len(self._buf):
+                # Drop the consumed bytes: an idle connection holds none.
+                self._buf = b""
+                self._pos = 0
+            elif type(self._buf) is bytearray:
                 self._compact()
         else:
             self._keep_alive = False
@@ -646,8 +650,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         self._their_state = self._our_state = IDLE
         self._head_begun = False
         self._max_body_size = self._default_max_body_size
-        if type(self._buf) is bytearray:
-            self._compact()
+        self._release()
 
 
 class HTTP1ClientProtocol(HTTP1Base):
@@ -912,7 +915,7 @@ class HTTP1ClientProtocol(HTTP1Base):
             self._req_method = None
             self._req_upgrade = False
             self._max_body_size = self._default_max_body_size
-            self._compact()
+            self._release()
         elif our is DONE or our is MUST_CLOSE:
             self._their_state = self._our_state = MUST_CLOSE
         else:

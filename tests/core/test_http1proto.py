@@ -155,6 +155,23 @@ def test_response_bytes_and_cycle() -> None:
     assert proto.next_event() is NEED_DATA
 
 
+def test_idle_connection_holds_no_request_bytes() -> None:
+    proto = HTTP1ServerProtocol()
+    proto.receive_data(GET)
+    proto.next_event()
+    proto.next_event()
+    proto.send_response(200, end=True)
+    assert proto._buf == b""
+    proto.receive_data(GET[:10])
+    proto.receive_data(GET[10:])
+    proto.next_event()
+    proto.next_event()
+    proto.send_response(200)
+    proto.send_end()
+    assert proto._buf == b""
+    assert proto.trailing_data == (b"", False)
+
+
 def test_pipelined_requests_in_order_and_none_lost(split: str) -> None:
     data = (
         b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
