@@ -314,7 +314,10 @@ async def test_body_producer(server: tuple[str, Any]) -> None:
                 body_producer=sync_producer,
                 headers={"Content-Length": "3"},
             )
-    assert len(log.requests) == 2
+    # The overrun is refused before any of its bytes are written (the head may have
+    # reached the server, which then sees the connection close with no body).
+    await asyncio.sleep(0.1)
+    assert [request["body"] for request in log.requests[2:]] in ([], [b""])
 
 
 async def test_expect_100_continue(server: tuple[str, Any]) -> None:
