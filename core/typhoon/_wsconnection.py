@@ -177,6 +177,7 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
     __slots__ = (
         "_callback_failed",
         "_close_timer",
+        "_done",
         "_drain_waiters",
         "_finished",
         "_loop",
@@ -212,6 +213,7 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
         self._selected_subprotocol = subprotocol
         self._server = codec.role is Role.SERVER
         self._loop = asyncio.get_running_loop()
+        self._done = _resolved(self._loop)
         self._finished = False
         # Dispatch is held (reading paused) until start(), and while an awaitable
         # returned by on_message is pending.
@@ -466,7 +468,7 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
         transport.write(self.codec.send_message(message, binary))
         if self._write_paused:
             return self._drain_waiter()
-        return _resolved(self._loop)
+        return self._done
 
     def _drain_waiter(self) -> asyncio.Future[None]:
         waiters = self._drain_waiters
