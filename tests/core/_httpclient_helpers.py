@@ -483,6 +483,13 @@ http {{
             proxy_pass http://$http_host$request_uri;
             proxy_set_header X-Via-Nginx yes;
         }}
+        location /files/ {{
+            alias {dir}/files/;
+            gzip on;
+            gzip_types text/plain;
+            gzip_min_length 0;
+            add_header X-Connection $connection;
+        }}
     }}
 }}
 """
@@ -504,13 +511,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def nginx(credentials: str | None = None) -> Iterator[int]:
+def nginx(credentials: str | None = None, files: dict[str, bytes] | None = None) -> Iterator[int]:
     """Run nginx as a forwarding proxy on a free port; yields the port.
 
     With ``credentials`` (``"user:password"``) nginx answers 407 unless the request
-    carries them as Basic ``Proxy-Authorization``.
+    carries them as Basic ``Proxy-Authorization``. ``files`` are served under
+    ``/files/`` (gzip for text/plain, an ``X-Connection`` header with nginx's
+    connection number).
     """
     directory = tempfile.mkdtemp(prefix="typhoon-nginx-")
+    os.mkdir(os.path.join(directory, "files"))
+    for name, content in (files or {}).items():
+        with open(os.path.join(directory, "files", name), "wb") as f:
+            f.write(content)
     port = free_port()
     auth = ""
     if credentials is not None:

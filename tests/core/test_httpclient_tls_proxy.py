@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.utils
 import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
@@ -199,6 +200,45 @@ async def test_nginx_proxy_authentication(server: tuple[str, Any]) -> None:
                 proxy_password="proxy secret",
             )
             assert response.code == 200
+
+
+async def test_nginx_as_origin() -> None:
+    text = b"".join(b"line %d of a text file\n" % i for i in range(5000))
+    with nginx(files={"big.txt": text, "small.txt": b"small"}) as port:
+        base = f"http://127.0.0.1:{port}/files"
+        async with client() as c:
+            response = await c.fetch(base + "/big.txt")
+            assert response.body == text
+            assert response.headers["X-Consumed-Content-Encoding"] == "gzip"
+            connection = response.headers["X-Connection"]
+            # Without decompression nothing asks for gzip, so none comes.
+            plain = await c.fetch(base + "/big.txt", decompress_response=False)
+            assert plain.body == text
+            raw = await c.fetch(
+                base + "/big.txt", decompress_response=False, headers={"Accept-Encoding": "gzip"}
+            )
+            assert raw.headers["Content-Encoding"] == "gzip"
+            assert len(raw.body) < len(text) // 5
+            head = await c.fetch(base + "/small.txt", method="HEAD")
+            assert head.body == b""
+            assert head.headers["X-Connection"] == connection
+            modified = head.headers["Last-Modified"]
+            with pytest.raises(HTTPClientError) as info:
+                await c.fetch(base + "/small.txt", headers={"If-Modified-Since": modified})
+            assert info.value.code == 304
+            # nginx wants the exact date back (if_modified_since exact).
+            later = await c.fetch(
+                base + "/small.txt",
+                if_modified_since=email.utils.parsedate_to_datetime(modified),
+                raise_error=False,
+            )
+            assert later.code == 304
+            assert later.body == b""
+            missing = await c.fetch(base + "/missing.txt", raise_error=False)
+            assert missing.code == 404
+            # Every fetch above travelled on nginx's first connection.
+            last = await c.fetch(base + "/small.txt")
+            assert last.headers["X-Connection"] == connection
 
 
 # --- a CONNECT proxy and the proxy protocol details -------------------------------------
