@@ -10,7 +10,9 @@ response parser), :mod:`typhoon.wsproto` (the handshake and the codec),
 Strategy: one task per connection attempt runs the opening handshake (connect, send
 the GET, parse the response head with the same HTTP/1.1 parser the HTTP client uses,
 check it with :class:`~typhoon.wsproto.ClientHandshake`) and ends there; after it the
-connection is driven by callbacks like a server connection. Messages not consumed by
+connection moves to a transport of its own and is driven by
+:class:`~typhoon._wsconnection.WebSocketProtocol13`, as a server connection is. Messages
+not consumed by
 an ``on_message_callback`` wait in a queue of one: while a message waits, the next
 one is not read, so a reader that falls behind slows the server down instead of
 buffering without bound.

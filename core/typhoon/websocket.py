@@ -4,7 +4,8 @@ Layer 5 (web). Imports :mod:`typhoon.web` (the handler base class),
 :mod:`typhoon.wsproto` (every protocol rule: handshake checks, framing,
 permessage-deflate), the private connection engine :mod:`typhoon._wsconnection`, its
 ASGI counterpart :mod:`typhoon._wsasgi`, the client :mod:`typhoon._wsclient`,
-:mod:`typhoon.httpclient` (``HTTPRequest``), :mod:`typhoon.ioloop`,
+:mod:`typhoon.httpclient` (``HTTPRequest``), :mod:`typhoon.httputil`,
+:mod:`typhoon.netutil`, :mod:`typhoon.concurrent`, :mod:`typhoon.ioloop`,
 :mod:`typhoon.escape`, :mod:`typhoon.errors`, :mod:`typhoon.log` and the standard
 library.
 
@@ -29,6 +30,11 @@ a handshake with a malformed ``Sec-WebSocket-Key`` or over HTTP/1.0 is refused w
 400 and an unsupported version with 426 and ``Sec-WebSocket-Version: 13``. Keep-alive
 follows Tornado 6.5: ``ping_timeout`` defaults to, and may not exceed,
 ``ping_interval``.
+
+Once a handler is upgraded, its HTTP connection object, parser and response headers
+are released (an idle connection costs a few KiB): ``request.connection`` becomes a
+stand-in whose ``stream`` is the WebSocket transport (``request.get_ssl_certificate()``
+still works) and ``request.server_connection`` is ``None``.
 """
 
 from __future__ import annotations
