@@ -14,6 +14,7 @@ framing rules), ``typhoon.httputil``, ``typhoon.iostream``, ``typhoon.tcpclient`
   challenge).
 * :class:`ConnectionPool` keeps idle keep-alive connections, a bounded number per
   route, each for a bounded time.
+* :class:`Deadline` bounds an exchange in time at less cost than ``asyncio.timeout``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "BodySink",
     "ClientConnection",
     "ConnectionPool",
+    "Deadline",
     "DrainSink",
     "OutgoingRequest",
     "Route",
@@ -618,6 +620,37 @@ class ClientConnection:
         if inspect.isawaitable(result):
             await result
         await stream.write(proto.send_end())
+
+
+class Deadline:
+    """Cancels the current task at a deadline: ``asyncio.timeout_at`` for the hot path.
+
+    The same rules as ``asyncio.timeout``: :meth:`expired` is true only when this
+    deadline caused the cancellation and nobody else cancelled the task meanwhile
+    (their cancellation then wins).
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle = loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Whether the deadline passed (call once, while handling the cancellation)."""
+        return self._fired and self._task.uncancel() <= self._cancelling
+
+    def cancel(self) -> None:
+        """The guarded work is over: the deadline no longer applies."""
+        self._handle.cancel()
 
 
 # --- the pool ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from typhoon._client_connection import (
     BodySink,
     ClientConnection,
     ConnectionPool,
+    Deadline,
     DrainSink,
     OutgoingRequest,
     Route,
@@ -101,37 +102,6 @@ class _Queued:
         self.request = request
         self.slot = slot
         self.task = task
-
-
-class _Deadline:
-    """Cancels the current task at a deadline: ``asyncio.timeout_at`` for the hot path.
-
-    The same rules as ``asyncio.timeout``: :meth:`expired` is true only when this
-    deadline caused the cancellation and nobody else cancelled the task meanwhile
-    (their cancellation then wins).
-    """
-
-    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        task = asyncio.current_task(loop)
-        assert task is not None
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._fired = False
-        self._handle = loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._fired = True
-        self._task.cancel()
-
-    def expired(self) -> bool:
-        """Whether the deadline passed (call once, while handling the cancellation)."""
-        return self._fired and self._task.uncancel() <= self._cancelling
-
-    def cancel(self) -> None:
-        """The guarded work is over: the deadline no longer applies."""
-        self._handle.cancel()
 
 
 class _Decision:
@@ -733,7 +703,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 connect_time = loop.time() - begin
             deadline = None
             if request_deadline is not None:
-                deadline = _Deadline(loop, request_deadline)
+                deadline = Deadline(loop, request_deadline)
             try:
                 head, sink = await conn.exchange(outgoing, choose_sink)
             except StaleConnectionError as exc:
