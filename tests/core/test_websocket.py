@@ -835,6 +835,37 @@ async def test_wss_with_a_verified_certificate(tmp_path: Any) -> None:
         assert await read(insecure) is None
 
 
+async def test_wss_client_certificate_reaches_the_handler(tmp_path: Any) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    client_file = tmp_path / "client.pem"
+    ca.issue_cert("client@example.com").private_key_and_cert_chain_pem.write_to_path(
+        str(client_file)
+    )
+    seen: list[Any] = []
+
+    class WhoAreYou(Echo):
+        def open(self, *args: Any, **kwargs: Any) -> None:
+            seen.append(self.request.get_ssl_certificate())
+
+    log = Log()
+    app = make_app([("/who", WhoAreYou, {"log": log})], log)
+    async with serve(app, ssl_options=server_context) as port:
+        request = HTTPRequest(
+            f"wss://localhost:{port}/who", ca_certs=str(ca_file), client_cert=str(client_file)
+        )
+        conn = await asyncio.wait_for(websocket_connect(request), WAIT)
+        conn.close()
+        await closed(log)
+    [certificate] = seen
+    assert certificate["subjectAltName"] == (("email", "client@example.com"),)
+
+
 # --- client options -------------------------------------------------------------------------
 
 
