@@ -51,9 +51,11 @@ def test_registry_reads_environment_over_settings() -> None:
     provider = registry["github"]
     assert (provider.client_id, provider.client_secret) == ("from-env", "e")
     assert provider.timeout == 3.0
-    assert list(registry) == ["github"] and len(registry) == 1
+    assert list(registry) == ["github"]
+    assert len(registry) == 1
     # Secrets never show in a repr.
-    assert "e'" not in repr(provider) and "***" in repr(provider)
+    assert "e'" not in repr(provider)
+    assert "***" in repr(provider)
     plain = ProviderRegistry.from_settings(settings, environ={})
     assert plain["github"].client_id == "from-settings"
 
@@ -87,7 +89,8 @@ def test_bad_provider_settings(providers: Any, message: str) -> None:
 
 def test_provider_factories() -> None:
     google = make_provider("google", {"client_id": "g"})
-    assert google.issuer == "https://accounts.google.com" and google.is_oidc
+    assert google.issuer == "https://accounts.google.com"
+    assert google.is_oidc
     github = make_provider("github", {"client_id": "h", "client_secret": "s"})
     assert not github.is_oidc
     assert github.authorize_url == "https://github.com/login/oauth/authorize"
@@ -153,7 +156,8 @@ def test_plugin_settings_and_login_url() -> None:
     )
     state = auth_plugin.auth_state(app)
     assert state is not None
-    assert state.prefix == "/sso" and state.session_days == 2.0
+    assert state.prefix == "/sso"
+    assert state.session_days == 2.0
     assert state.registry["github"].timeout == 4.0
     assert app.settings["login_url"] == "/sso/login/github"
     two = _app(

@@ -87,7 +87,7 @@ async def test_full_flow_with_consent_and_attribute_exchange() -> None:
 
 
 async def test_all_attributes() -> None:
-    async with running() as (provider, app_url, browser):
+    async with running() as (_provider, app_url, browser):
         with deprecated():
             _, response = await browser.go(f"{app_url}/login")
         assert response.code == 200, response.body
