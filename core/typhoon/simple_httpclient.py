@@ -1,8 +1,10 @@
 """The default :class:`~typhoon.httpclient.AsyncHTTPClient` implementation, in pure Python.
 
-Layer 4 (http): imports ``typhoon.httpclient``, ``typhoon.http1proto`` (through
-``typhoon._client_connection``), ``typhoon.httputil``, ``typhoon.tcpclient``,
-``typhoon.netutil``, ``typhoon.log``, ``typhoon.errors`` and the standard library.
+Layer 4 (http): imports ``typhoon.httpclient``, its private helpers
+``typhoon._client_connection`` (connections on ``typhoon.http1proto``, the pool) and
+``typhoon._client_support`` (URLs, TLS contexts, proxies, auth), ``typhoon.http1proto``,
+``typhoon.tcpclient``, ``typhoon.netutil``, ``typhoon.log``, ``typhoon.errors``, the
+package version and the standard library.
 
 What it adds to Tornado's simple client:
 
