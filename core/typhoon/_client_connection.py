@@ -2,7 +2,8 @@
 
 Layer 4 (private to ``typhoon.simple_httpclient``): imports ``typhoon.http1proto`` (all
 framing rules), ``typhoon.httputil``, ``typhoon.iostream``, ``typhoon.tcpclient``,
-``typhoon._client_support``, ``typhoon.errors`` and the standard library.
+``typhoon._client_support``, ``typhoon.escape``, ``typhoon.errors`` and the standard
+library.
 
 * :class:`Route` says how to reach an origin (directly, through a plain proxy, or
   through a ``CONNECT`` tunnel) and carries the key that pools connections.
