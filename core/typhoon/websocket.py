@@ -152,8 +152,17 @@ class WebSocketHandler(RequestHandler):
 
     # --- the opening handshake ------------------------------------------------------
 
-    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
-        """Run the opening handshake (RFC 6455 section 4.2), then :meth:`open`."""
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Run the opening handshake (RFC 6455 section 4.2), then :meth:`open`.
+
+        A coroutine, as in Tornado, so subclasses can check something first and then
+        ``await super().get(*args, **kwargs)``.
+        """
+        opening = self._handshake(args, kwargs)
+        if opening is not None:
+            await opening
+
+    def _handshake(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[None] | None:
         request = self.request
         try:
             handshake = validate_client_handshake(

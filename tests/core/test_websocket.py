@@ -28,6 +28,7 @@ from _websocket_net import (
 from _wshelpers import raw_frame
 from typhoon.errors import (
     HTTPClientError,
+    HTTPError,
     HTTPTimeoutError,
     WebSocketClosedError,
     WebSocketHandshakeError,
@@ -963,3 +964,25 @@ async def test_wss_protocol_failure_still_sends_the_close_frame(tmp_path: Any) -
         await raw.expect_close(1002)
         assert await closed(log) == (None, None)
         await raw.aclose()
+
+
+async def test_subclass_can_await_the_handshake() -> None:
+    log = Log()
+
+    class Guarded(Echo):
+        async def get(self, *args: Any, **kwargs: Any) -> None:
+            # The Tornado idiom: check something, then run the handshake.
+            if self.get_query_argument("token", "") != "secret":
+                raise HTTPError(403)
+            await super().get(*args, **kwargs)
+
+    app = make_app([("/guarded", Guarded, {"log": log})], log)
+    async with serve(app) as port:
+        with pytest.raises(HTTPClientError) as info:
+            await connect(port, "/guarded")
+        assert info.value.code == 403
+        conn = await connect(port, "/guarded?token=secret")
+        await conn.write_message("let in")
+        assert await read(conn) == "let in"
+        conn.close()
+        await closed(log)
