@@ -507,14 +507,14 @@ async def test_keepalive_pings_keep_a_live_client_connected() -> None:
     app = make_app(
         [("/echo", Keep, {"log": log})],
         log,
-        websocket_ping_interval=0.05,
-        websocket_ping_timeout=0.05,
+        websocket_ping_interval=0.2,
+        websocket_ping_timeout=0.2,
     )
     async with serve(app) as port:
         conn = await connect(port)
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.7)
         # Our client answered every ping, so the connection is alive.
-        assert len(pongs) >= 3
+        assert len(pongs) >= 2
         await conn.write_message("alive")
         assert await read(conn) == "alive"
         conn.close()
@@ -539,7 +539,7 @@ async def test_a_dead_peer_is_detected_and_on_close_runs() -> None:
         ping = await raw.read_frame()
         assert ping.opcode == 0x9
         assert await closed(log) == (None, None)
-        assert loop.time() - start < 1.0
+        assert loop.time() - start < 2.0
         frame = await raw.read_data_frame()
         assert frame.opcode == 0x8
         assert frame.close_code == 1011

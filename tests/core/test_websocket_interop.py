@@ -126,15 +126,15 @@ async def test_their_client_answers_our_keepalive_pings() -> None:
     app = make_app(
         [("/echo", Keep, {"log": log})],
         log,
-        websocket_ping_interval=0.05,
-        websocket_ping_timeout=0.05,
+        websocket_ping_interval=0.2,
+        websocket_ping_timeout=0.2,
     )
     async with serve(app) as port:
         async with their_connect(f"ws://127.0.0.1:{port}/echo", proxy=None) as ws:
-            await asyncio.sleep(0.35)
+            await asyncio.sleep(0.7)
             await ws.send("still here")
             assert await asyncio.wait_for(ws.recv(), WAIT) == "still here"
-        assert len(pongs) >= 3
+        assert len(pongs) >= 2
 
 
 async def test_their_client_is_failed_with_1009_over_our_limit() -> None:
