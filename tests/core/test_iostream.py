@@ -188,6 +188,64 @@ async def test_read_into_accepts_typed_buffers_and_copies_straight_in() -> None:
     assert await reader.read_bytes(4) == b"cdef"
 
 
+async def test_tcp_read_into_lends_the_callers_buffer_to_the_transport() -> None:
+    # A pending read_into hands the caller's own memory to the socket transport, which
+    # reads into it directly: nothing passes through the stream's read buffer.
+    client, server = await tcp_stream_pair()
+    target = bytearray(3 << 20)
+    pending = server.read_into(target)
+    lent = server.connection_protocol().get_buffer(-1)  # type: ignore[attr-defined]
+    assert lent.obj is target
+    assert len(lent) == len(target)
+    block = bytes(range(256)) * 4096  # 1 MiB
+    for _ in range(3):
+        await client.write(block)
+    assert await asyncio.wait_for(pending, 10) == len(target)
+    assert target == block * 3
+    assert server.statistics().bytes_read == len(target)
+    # partial=True completes with the first read; later bytes wait in the read buffer.
+    small = bytearray(1 << 20)
+    later = server.read_into(small, partial=True)
+    await client.write(b"xy")
+    assert await asyncio.wait_for(later, 10) == 2
+    assert small[:2] == b"xy"
+    client.close()
+    server.close()
+
+
+async def test_tls_read_into_and_reads_on_the_shared_receive_buffer(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    client, server = await tls_stream_pair(server_context, client_context)
+    target = bytearray(300_000)
+    pending = server.read_into(target)
+    payload = os.urandom(len(target) + 5) + b"end\n"
+    await client.write(payload)
+    assert await asyncio.wait_for(pending, 10) == len(target)
+    assert target == payload[: len(target)]
+    assert await server.read_until(b"\n") == payload[len(target) :]
+    client.close()
+    server.close()
+
+
+async def test_streams_on_one_loop_keep_their_own_bytes() -> None:
+    # Every stream of a loop reads through the same receive buffer; interleaved
+    # deliveries on several connections must still reach the right reader intact.
+    pairs = [await tcp_stream_pair() for _ in range(4)]
+    payloads = [bytes([65 + i]) * 200_000 + b"\n" for i in range(len(pairs))]
+    reads = [server.read_until(b"\n") for _client, server in pairs]
+    for first_half in (True, False):
+        for (client, _server), payload in zip(pairs, payloads, strict=True):
+            half = len(payload) // 2
+            client.write(payload[:half] if first_half else payload[half:])
+        await asyncio.sleep(0)
+    results = await asyncio.wait_for(asyncio.gather(*reads), 10)
+    assert results == payloads
+    for client, server in pairs:
+        client.close()
+        server.close()
+
+
 async def test_read_into_leftover_stays_buffered() -> None:
     writer, reader = memory_stream_pair()
     buf = bytearray(3)
