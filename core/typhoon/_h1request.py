@@ -125,6 +125,9 @@ class WireRequestConnection(HTTP1Connection):
         if self is not wire._req or wire._closing:
             return closed_future()
         if wire._settings.draining and "Connection" not in headers:
+            # Graceful shutdown: this is the connection's last response. The
+            # application's headers object is left as it was.
+            headers = headers.copy()
             headers["Connection"] = "close"
         data = wire._proto.send_response(
             start_line.code,  # type: ignore[union-attr]
@@ -190,7 +193,7 @@ class WireRequestConnection(HTTP1Connection):
         elif not wire._in_loop:
             # Carry on with pipelined requests on the next loop pass, so that a
             # detach right after finish still comes first.
-            wire._settings.loop.call_soon(wire._process)
+            wire._settings.loop.call_soon(wire._resume)
         return future
 
     def set_close_callback(self, callback: Callable[[], object] | None) -> None:

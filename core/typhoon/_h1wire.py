@@ -63,6 +63,7 @@ from typhoon.http1proto import (
 from typhoon.httputil import (
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
+    RequestStartLine,
 )
 from typhoon.iostream import IOStream
 from typhoon.log import app_log, gen_log
@@ -81,6 +82,8 @@ _SWITCHED = State.SWITCHED_PROTOCOL
 _LINGER_SECONDS = 2.0
 #: ... and how many bytes at most.
 _LINGER_BYTES = 1024 * 1024
+_tuple_new = tuple.__new__
+
 #: The context deadline callbacks run in: they touch only connection state, and one
 #: shared context spares each connection a copy of the current one.
 _TIMER_CONTEXT = contextvars.Context()
@@ -238,7 +241,19 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         return self._settings.read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._settings.read_view[:nbytes].tobytes())
+        # data_received, inlined: this runs once per request.
+        data = self._settings.read_view[:nbytes].tobytes()
+        if self._closing:
+            if self._lingering:
+                self._waiting += nbytes
+                if self._waiting > _LINGER_BYTES:
+                    self._end_linger()
+            return
+        self._proto.receive_data(data)
+        if self._busy or self._in_loop or self._parked:
+            self._hold(nbytes)
+            return
+        self._process()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -320,9 +335,17 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                 self._read_paused = True
                 transport.pause_reading()
 
+    def _resume(self) -> None:
+        """Carry on dispatching (scheduled after a response finished outside a pass)."""
+        if not self._closing:
+            self._process()
+
     def _process(self) -> None:
-        """Dispatch every event the received bytes allow, in order."""
-        if self._busy or self._in_loop or self._closing:
+        """Dispatch every event the received bytes allow, in order.
+
+        Callers make sure the connection is not closing.
+        """
+        if self._busy or self._in_loop:
             return
         self._in_loop = True
         self._parked = False
@@ -345,14 +368,20 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                     if settings.decompress:
                         msg = GzipMessageDelegate(msg, settings.chunk_size, settings.max_body_size)
                     self._msg = msg
-                    result = msg.headers_received(event.start_line, event.headers)  # type: ignore[union-attr]
+                    # RequestStartLine(method, target, version), built without the
+                    # namedtuple constructor's Python-level frame.
+                    start_line = _tuple_new(
+                        RequestStartLine,
+                        (event.method, event.target, event.version),  # type: ignore[union-attr]
+                    )
+                    result = msg.headers_received(start_line, event.headers)  # type: ignore[union-attr]
                 elif kind is Data:
                     result = self._msg.data_received(event.data)  # type: ignore[union-attr]
                 elif kind is EndOfMessage:
                     self._phase = _NONE
                     self._msg_open = False
                     self._msg.finish()  # type: ignore[union-attr]
-                    if self._halted():
+                    if self._closing:
                         return
                     continue
                 elif event is NEED_DATA:
@@ -381,7 +410,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                     # Flow control: nothing more is dispatched until it completes.
                     self._await(result)
                     return
-                if self._halted():
+                if self._closing:
                     return
         except HTTPInputError as exc:
             # From the protocol object, or from body decoding and parsing.
@@ -396,10 +425,6 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                 transport = self._transport
                 if transport is not None and not transport.is_closing():
                     transport.write(out[0] if len(out) == 1 else b"".join(out))
-
-    def _halted(self) -> bool:
-        """Whether a delegate call just closed or detached the connection."""
-        return self._closing
 
     def _await(self, result: Any) -> None:
         try:

@@ -309,6 +309,8 @@ class HTTP1Connection(HTTPConnection):
         self._phase_started = 0.0
         # Server side: answering a HEAD request, whose response has no content.
         self._head_request = False
+        # Server side: close after this exchange (a graceful shutdown is under way).
+        self._last_exchange = False
         stream.set_close_callback(self._on_connection_close)
 
     # --- reading ---------------------------------------------------------------------
@@ -473,7 +475,7 @@ class HTTP1Connection(HTTPConnection):
         if stream is None or stream.closed():
             return False
         proto = self._proto
-        keep = proto.keep_alive and not self.no_keep_alive
+        keep = proto.keep_alive and not self._last_exchange
         if self.is_client:
             keep = keep and proto.our_state is State.IDLE
         else:
@@ -530,7 +532,10 @@ class HTTP1Connection(HTTPConnection):
         else:
             assert isinstance(start_line, ResponseStartLine)
             assert isinstance(proto, HTTP1ServerProtocol)
-            if self.no_keep_alive and "Connection" not in headers:
+            if self._last_exchange and "Connection" not in headers:
+                # Graceful shutdown: the last response on this connection (the
+                # application's headers object is left as it was).
+                headers = headers.copy()
                 headers["Connection"] = "close"
             data = proto.send_response(
                 start_line.code,
@@ -705,16 +710,16 @@ class HTTP1ServerConnection:
         self._draining = True
         current = self._current
         if current is not None:
-            current.no_keep_alive = True
+            current._last_exchange = True
         if self.is_idle():
             self.stream.close()
 
     async def _server_request_loop(self, delegate: HTTPServerConnectionDelegate) -> None:
         try:
             while True:
-                conn = HTTP1Connection(self.stream, False, self.params, self.context)
                 if self._draining:
                     return
+                conn = HTTP1Connection(self.stream, False, self.params, self.context)
                 self._current = conn
                 request_delegate = delegate.start_request(self, conn)
                 try:
