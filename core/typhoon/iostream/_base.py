@@ -3,11 +3,11 @@
 Layer 2 (streams), private to :mod:`typhoon.iostream`. Imports ``_buffers``, ``errors``,
 ``ioloop``, ``log`` and the standard library.
 
-Strategy. The transport reads into a receive buffer the stream lends it (asyncio's
-buffered protocol): one 64 KiB buffer per thread, reused by every stream, so a socket
-read allocates nothing beyond the ``bytes`` it yields, and a pending ``read_into`` lends
-the caller's own buffer so the bytes land there with no copy at all. Received chunks go
-into a :class:`~typhoon._buffers.ReadBuffer` (no copies until a read takes its bytes). At most one read is pending at a time; each incoming
+Strategy. A socket transport is asked to read at most 64 KiB at a time (asyncio's own
+default is 256 KiB): a ``bytes`` object of that size comes from the heap, where a larger
+one costs fresh pages (mmap, page faults, munmap) on every read, and a 64 KiB partial
+read then gets a received chunk as it is. Received chunks go into a
+:class:`~typhoon._buffers.ReadBuffer` (no copies until a read takes its bytes). At most one read is pending at a time; each incoming
 chunk is checked against it, and the common cases (a partial read, a ``read_until``
 whose delimiter ends the chunk) are answered with the chunk itself without buffering.
 A read that the buffer already satisfies completes at once. When unread data piles up
@@ -25,7 +25,6 @@ import asyncio
 import errno
 import re
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -46,23 +45,8 @@ from typhoon.log import gen_log
 _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
 #: Default read pause mark (``read_chunk_size``): unread bytes held with no read pending.
 _DEFAULT_READ_CHUNK_SIZE = 1024 * 1024
-#: Size of the receive buffer lent to transports: the most one socket read takes. Small
-#: enough for the ``bytes`` copied out of it to come from the heap, not from fresh pages.
-_RECV_BUFFER_SIZE = 64 * 1024
-
-
-class _ThreadBuffer(threading.local):
-    """The receive buffer of one thread (one event loop), shared by all its streams.
-
-    A transport fills it and hands it back within one callback, and the stream copies the
-    bytes out before returning, so streams on the same loop never see each other's data.
-    """
-
-    def __init__(self) -> None:
-        self.view = memoryview(bytearray(_RECV_BUFFER_SIZE))
-
-
-_thread_buffer = _ThreadBuffer()
+#: The most bytes one socket read takes, set on transports that let it be tuned.
+_RECV_SIZE = 64 * 1024
 
 # Kinds of pending read.
 _BYTES = 1
@@ -94,28 +78,15 @@ class IOStreamStatistics:
     writing_paused: bool
 
 
-class _StreamProtocol(asyncio.BufferedProtocol, asyncio.Protocol):
-    """The asyncio protocol that forwards a transport's events to its stream.
-
-    Buffered for transports that support it (socket, TLS, uvloop), which then read into
-    the buffer the stream lends; ``data_received`` still works for the others (pipes,
-    memory transports, bytes given back with ``unread``).
-    """
+class _StreamProtocol(asyncio.Protocol):
+    """The asyncio protocol that forwards a transport's events to its stream."""
 
     def __init__(self, stream: BaseIOStream, reads: bool, writes: bool) -> None:
         self._stream = stream
         self._reads = reads
         self._writes = writes
-        # The hot path: transports call the stream's handlers with no forwarding frame.
+        # The hot path: transports call the stream's handler with no forwarding frame.
         self.data_received = stream._on_data  # type: ignore[method-assign]
-        self.get_buffer = stream._get_buffer  # type: ignore[method-assign]
-        self.buffer_updated = stream._buffer_updated  # type: ignore[method-assign]
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._stream._get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._stream._buffer_updated(nbytes)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._stream._connection_made(transport, self._reads, self._writes)
@@ -215,8 +186,6 @@ class BaseIOStream:
         self._read_view: memoryview | None = None
         self._read_partial = False
         self._scan_from = 0
-        # Whether the buffer last lent to the transport is the pending read_into's own.
-        self._lent_view = False
 
     @property
     def max_buffer_size(self) -> int:
@@ -347,6 +316,11 @@ class BaseIOStream:
             return
         if reads:
             self._read_transport = cast(asyncio.ReadTransport, transport)
+            # asyncio's selector transports read ``max_size`` bytes per call; other
+            # transports (uvloop, TLS, pipes) have their own buffers and no such knob.
+            max_size = getattr(transport, "max_size", None)
+            if type(max_size) is int and max_size > _RECV_SIZE:
+                transport.max_size = _RECV_SIZE  # type: ignore[attr-defined]
         if writes:
             self._transport = transport = cast(asyncio.WriteTransport, transport)
             pending = self._pending_writes
@@ -361,35 +335,6 @@ class BaseIOStream:
 
     def _transport_ready(self, transport: asyncio.BaseTransport) -> None:
         """Hook for subclasses: a transport was connected (apply socket options)."""
-
-    def _get_buffer(self, sizehint: int) -> memoryview:
-        # A pending read_into with nothing buffered: the transport reads straight into
-        # the caller's buffer (read_into already drained the read buffer into it).
-        if self._read_kind == _INTO and not self._read_buffer.size:
-            view = self._read_view
-            future = self._read_future
-            if view is not None and future is not None and not future.done():
-                self._lent_view = True
-                return view[self._read_target :]
-        self._lent_view = False
-        return _thread_buffer.view
-
-    def _buffer_updated(self, nbytes: int) -> None:
-        if not self._lent_view:
-            self._on_data(_thread_buffer.view[:nbytes].tobytes())
-            return
-        self._lent_view = False
-        self._bytes_read += nbytes
-        view = self._read_view
-        future = self._read_future
-        if view is None or future is None or future.done():
-            # Only a transport that broke the get_buffer/buffer_updated pairing gets here.
-            raise RuntimeError("buffer_updated without a lent read_into buffer")
-        filled = self._read_target + nbytes
-        self._read_target = filled
-        if filled == len(view) or self._read_partial:
-            self._read_view = None
-            self._finish_read(filled)
 
     def _on_data(self, data: bytes) -> None:
         self._bytes_read += len(data)
