@@ -295,8 +295,15 @@ class WebSocketError(ProtocolError):
         self.close_code = close_code
 
 
-class WebSocketClosedError(TyphoonError):
-    """An operation was attempted on a closed WebSocket."""
+class WebSocketClosedError(WebSocketError):
+    """An operation was attempted on a closed WebSocket.
+
+    A :class:`WebSocketError`, as in Tornado, so ``except WebSocketError`` catches it;
+    ``close_code`` is 1006 (no close frame applies: the connection is already gone).
+    """
+
+    def __init__(self, message: str = "the WebSocket connection is closed") -> None:
+        super().__init__(message, close_code=1006)
 
 
 class WebSocketHandshakeError(ProtocolError):
