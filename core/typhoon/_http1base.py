@@ -279,10 +279,12 @@ class HTTP1Base:
         elif type(buf) is bytearray:
             buf += data
         else:
-            grown = bytearray(memoryview(buf)[pos:])
+            # Keep up to 3 consumed bytes (see _compact).
+            cut = max(pos - 3, 0)
+            grown = bytearray(memoryview(buf)[cut:])
             grown += data
             self._buf = grown
-            self._shift(pos)
+            self._shift(cut)
 
     def set_max_body_size(self, max_body_size: int) -> None:
         """Change the body size limit for the message being received (not later ones).
@@ -304,8 +306,11 @@ class HTTP1Base:
         buf = self._buf
         pos = self._pos
         if type(buf) is bytearray and pos > DEFAULT_CHUNK_SIZE and pos * 2 > len(buf):
-            del buf[:pos]
-            self._shift(pos)
+            # Keep the 3 bytes before pos: the end of a chunked body is searched from
+            # there (a CRLFCRLF may straddle what the parser has already seen).
+            cut = pos - 3
+            del buf[:cut]
+            self._shift(cut)
 
     def _release(self) -> None:
         """Between exchanges: drop consumed bytes, so an idle connection holds none."""
@@ -540,18 +545,28 @@ class HTTP1Base:
             # A chunked message ends right after a CRLFCRLF (the end of its trailer
             # section): feeding no further than the next one keeps the parser out of
             # whatever follows the message.
+            # The search starts 3 bytes back: a CRLFCRLF may straddle what was fed.
             boundary = buf.find(b"\r\n\r\n", max(self._scan, pos - 3, self._mark))
             if boundary >= 0 and boundary + 4 <= limit:
                 limit = boundary + 4
             else:
                 self._scan = boundary if boundary >= 0 else max(n - 3, self._mark)
-                if limit == n and n - pos < LINE_GATE:
-                    last_line = buf.rfind(b"\n", pos, limit)
-                    if last_line < 0:
-                        if self._eof:
-                            raise self._fail("connection closed before the end of the body")
-                        return NEED_DATA
-                    limit = last_line + 1
+                # Bytes at the very end that may begin the CRLFCRLF ending the message
+                # wait until the bytes after them show whether they do.
+                available = n
+                if buf[n - 1] == 13:
+                    available = n - 3 if buf[n - 3 : n] == b"\r\n\r" else n - 1
+                elif buf[n - 1] == 10 and n >= 2 and buf[n - 2] == 13:
+                    available = n - 2
+                if self._stall and n - pos < LINE_GATE:
+                    # No body byte since the last feed: chunk-size lines or trailers,
+                    # which go to the parser a whole line at a time.
+                    available = min(available, buf.rfind(b"\n", pos, n) + 1)
+                limit = min(limit, available)
+                if limit <= pos:
+                    if self._eof:
+                        raise self._fail("connection closed before the end of the body")
+                    return NEED_DATA
             self._body_started()
             try:
                 parser.feed_data(memoryview(buf)[pos:limit])

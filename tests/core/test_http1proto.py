@@ -7,6 +7,7 @@ trailing bytes are neither lost nor parsed ahead of their turn.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 
@@ -274,6 +275,71 @@ def test_chunked_body_with_extensions_and_trailers(split: str) -> None:
     assert isinstance(end, EndOfMessage)
     assert end.trailers is not None
     assert dict(end.trailers) == {"X-Checksum": "abc", "X-More": "1"}
+
+
+def _mixed_stream() -> bytes:
+    big = bytes(range(256)) * 24  # 6 KiB, above the line-feeding threshold
+    return (
+        b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(big)
+        + big
+        + b"\r\n0\r\nX-T: 1\r\n\r\n"
+        + b"POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(big)
+        + big
+        + b"\r\n0\r\n\r\n"
+        + b"PUT /c HTTP/1.1\r\nHost: h\r\nContent-Length: 6144\r\n\r\n"
+        + big
+        + b"GET /d HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+
+
+def _serve_pieces(chunks: list[bytes]) -> list[object]:
+    proto = HTTP1ServerProtocol()
+    events: list[object] = []
+    for chunk in chunks:
+        proto.receive_data(chunk)
+        while True:
+            event = proto.next_event()
+            if event is NEED_DATA:
+                break
+            if event is PAUSED:
+                proto.send_response(200, end=True)
+                continue
+            events.append(event)
+    return summarize(events)
+
+
+def test_pipelined_chunked_bodies_under_any_split() -> None:
+    stream = _mixed_stream()
+    expected = _serve_pieces([stream])
+    assert [r.target for r in requests_of(expected)] == ["/a", "/b", "/c", "/d"]
+    assert len(expected) == 11
+    # Every two-piece cut around the ends of the chunked bodies, where a CRLFCRLF
+    # can straddle two reads.
+    for end in (stream.index(b"POST /b"), stream.index(b"PUT /c")):
+        for cut in range(end - 12, end + 3):
+            assert _serve_pieces([stream[:cut], stream[cut:]]) == expected, cut
+    # And random splits (seeded, bounded).
+    rng = random.Random(1234)
+    for _ in range(60):
+        cuts = sorted(rng.sample(range(1, len(stream)), 25))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        assert _serve_pieces(chunks) == expected
+
+
+def test_chunk_data_is_delivered_without_waiting_for_the_next_chunk() -> None:
+    proto = HTTP1ServerProtocol()
+    proto.receive_data(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+    proto.next_event()
+    proto.receive_data(b"5\r\nhello\r\n")
+    assert proto.next_event() == Data(b"hello")
+    proto.receive_data(b"6\r\n")
+    assert proto.next_event() is NEED_DATA
+    proto.receive_data(b" world\r\n")
+    assert proto.next_event() == Data(b" world")
+    proto.receive_data(b"0\r\n\r\n")
+    assert proto.next_event() == EndOfMessage()
 
 
 def test_chunked_body_whose_data_contains_crlfcrlf(split: str) -> None:
@@ -1303,6 +1369,55 @@ def test_early_response_while_sending() -> None:
     assert proto.next_event() == EndOfMessage()
     assert proto.their_state is State.DONE
     assert not proto.keep_alive or proto.our_state is State.SEND_BODY
+
+
+def test_client_keep_alive_chunked_responses_under_any_split() -> None:
+    big = bytes(range(256)) * 24
+    first = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(big)
+        + big
+        + b"\r\n0\r\nX-T: 1\r\n\r\n"
+    )
+    second = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+
+    def run(chunks: list[bytes]) -> list[object]:
+        proto = HTTP1ClientProtocol()
+        proto.send_request("GET", "/1", [("Host", "h")], end=True)
+        events: list[object] = []
+        sent_second = False
+        for chunk in chunks:
+            proto.receive_data(chunk)
+            while True:
+                event = proto.next_event()
+                if event is NEED_DATA:
+                    break
+                if event is PAUSED:
+                    if sent_second:
+                        break
+                    proto.send_request("GET", "/2", [("Host", "h")], end=True)
+                    sent_second = True
+                    continue
+                events.append(event)
+        return summarize(events)
+
+    stream = first + second
+    expected = run([stream])
+    assert [type(e) for e in expected] == [
+        Response,
+        Data,
+        EndOfMessage,
+        Response,
+        Data,
+        EndOfMessage,
+    ]
+    for cut in range(len(first) - 12, len(first) + 3):
+        assert run([stream[:cut], stream[cut:]]) == expected, cut
+    rng = random.Random(99)
+    for _ in range(40):
+        cuts = sorted(rng.sample(range(1, len(stream)), 15))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        assert run(chunks) == expected
 
 
 def test_client_body_limit() -> None:
