@@ -44,9 +44,10 @@ import typhoon
 from typhoon import httputil
 from typhoon.concurrent import convert_yielded, future_set_result_unless_cancelled
 from typhoon.errors import ConfigurationError, Finish, HTTPError, PluginError
-from typhoon.escape import json_encode, utf8
+from typhoon.escape import utf8
 from typhoon.iostream import StreamClosedError
 from typhoon.log import app_log, gen_log
+from typhoon.web._encode import etag_of, json_body
 from typhoon.web.context import _current_handler
 from typhoon.web.rendering import RenderingMixin
 from typhoon.web.xsrf import SAFE_METHODS, XsrfMixin
@@ -379,7 +380,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             self._write_buffer.append(chunk.encode("utf-8"))
         elif isinstance(chunk, dict):
             self._headers["Content-Type"] = "application/json; charset=UTF-8"
-            self._write_buffer.append(json_encode(chunk).encode("utf-8"))
+            self._write_buffer.append(json_body(chunk))
         else:
             raise TypeError(_refused_chunk_message(chunk))
 
@@ -436,7 +437,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                 if self._info.default_etag:
                     buffer = self._write_buffer
                     body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-                    self._headers["Etag"] = f'"{hashlib.sha1(body).hexdigest()}"'
+                    self._headers["Etag"] = etag_of(body)
                 else:
                     self.set_etag_header()
                 if "If-None-Match" in self.request.headers and self.check_etag_header():
