@@ -31,6 +31,7 @@ from __future__ import annotations
 __all__ = ["HTTP1Base"]
 
 import re
+from collections.abc import Iterable
 from typing import Final, Literal
 
 from httptools import (
@@ -84,6 +85,38 @@ END_OF_MESSAGE: Final = EndOfMessage()
 
 TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
+
+
+#: The methods llhttp knows, as the bytes it reports them in (never mutated).
+METHODS: Final[dict[bytes, str]] = {
+    m.encode(): m
+    for m in (
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "OPTIONS",
+        "PATCH",
+        "CONNECT",
+        "TRACE",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+        "REPORT",
+        "SEARCH",
+        "PURGE",
+    )
+}
+METHOD_NAMES: Final = frozenset(METHODS.values())
+
+# RFC 9110, section 15.1 / RFC 9112, section 4: reason-phrase is HTAB, SP, VCHAR and
+# obs-text; anything else could end the status line or smuggle control bytes.
+BAD_REASON_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def tokens(values: list[str]) -> list[str]:
@@ -661,6 +694,18 @@ class HTTP1Base:
                 f"tried to write {self._send_remaining} bytes less than Content-Length"
             )
         return b""
+
+
+def fields_of(headers: HTTPHeaders | Iterable[tuple[str, str]] | None) -> dict[str, list[str]]:
+    """The fields of headers given as HTTPHeaders, ``(name, value)`` pairs, or None."""
+    if headers is None:
+        return {}
+    if isinstance(headers, HTTPHeaders):
+        return headers._as_list
+    result = HTTPHeaders()
+    for name, value in headers:
+        result.add(name, value)
+    return result._as_list
 
 
 def encode_head(lines: list[str]) -> bytes:

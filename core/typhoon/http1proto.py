@@ -1,9 +1,12 @@
 """Sans-IO HTTP/1.1: bytes in, events out; events to bytes. No sockets, no loop.
 
 Layer 4: imports ``typhoon.httputil`` (start lines, headers), ``typhoon.errors``,
-``httptools`` and the standard library; never a stream or the event loop. The
-connection code (``typhoon.http1connection``) moves bytes between a transport and one
-of the two protocol objects here and applies the timeouts.
+``httptools``, the standard library and its private helpers (``typhoon._http1base``:
+buffer, parser feeding and body framing shared by both roles; ``typhoon._http1client``:
+the client role; ``typhoon._http1events``: the events); never a stream or the event
+loop. The connection code (``typhoon.http1connection``, ``typhoon.httpserver``) moves
+bytes between a transport and one of the two protocol objects here and applies the
+timeouts.
 
 Two protocol objects, one per role:
 
@@ -74,9 +77,10 @@ import re
 from collections.abc import Iterable
 from typing import Final, NoReturn
 
-from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser, HttpResponseParser
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from typhoon._http1base import (
+    BAD_REASON_RE,
     CHUNKED,
     CLOSED,
     DONE,
@@ -86,6 +90,7 @@ from typhoon._http1base import (
     HTTP11,
     IDLE,
     LENGTH,
+    METHODS,
     MUST_CLOSE,
     NO_BODY,
     SEND_BODY,
@@ -95,9 +100,10 @@ from typhoon._http1base import (
     HTTP1Base,
     NextEvent,
     encode_head,
-    new_headers,
+    fields_of,
     tokens,
 )
+from typhoon._http1client import HTTP1ClientProtocol
 from typhoon._http1events import (
     NEED_DATA,
     PAUSED,
@@ -115,56 +121,20 @@ from typhoon._http1events import (
 from typhoon.errors import HTTPInputError, HTTPOutputError
 from typhoon.httputil import HTTPHeaders
 
-_METHODS: Final[dict[bytes, str]] = {
-    m.encode(): m
-    for m in (
-        "GET",
-        "HEAD",
-        "POST",
-        "PUT",
-        "DELETE",
-        "OPTIONS",
-        "PATCH",
-        "CONNECT",
-        "TRACE",
-        "PROPFIND",
-        "PROPPATCH",
-        "MKCOL",
-        "COPY",
-        "MOVE",
-        "LOCK",
-        "UNLOCK",
-        "REPORT",
-        "SEARCH",
-        "PURGE",
-    )
-}
-_METHOD_NAMES: Final = frozenset(_METHODS.values())
-
 #: "HTTP/1.1 200 OK\r\n" for every registered status code (never mutated).
 _REASONS: Final = http.client.responses
 _STATUS_LINES: Final[dict[int, str]] = {
     code: f"HTTP/1.1 {code} {reason}\r\n" for code, reason in http.client.responses.items()
 }
-# RFC 9110, section 15.1 / RFC 9112, section 4: reason-phrase is HTAB, SP, VCHAR and
-# obs-text; anything else could end the status line or smuggle control bytes.
-_BAD_REASON_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_REASON_BYTES_RE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_TARGET_RE: Final = re.compile(r"[\x00-\x20\x7f]")
 # RFC 9110, section 7.2 and RFC 3986, section 3.2.2: Host = uri-host [ ":" port ].
 _HOST_RE: Final = re.compile(
     r"(?:\[[0-9A-Za-z:.%_~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
 )
-# Methods whose requests carry content, so an empty one still gets Content-Length: 0
-# (RFC 9110, section 8.6).
-_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
-
 _REQUEST_PRIMER: Final = b"POST / HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n"
-_RESPONSE_PRIMER: Final = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 _V11_TAIL: Final = b" HTTP/1.1\r\n"
-_object_new = object.__new__
 _V10_TAIL: Final = b" HTTP/1.0\r\n"
+_object_new = object.__new__
 
 
 def _status_line(status_code: int, reason: str | None) -> str:
@@ -174,20 +144,9 @@ def _status_line(status_code: int, reason: str | None) -> str:
         return _STATUS_LINES.get(status_code) or f"HTTP/1.1 {status_code} Unknown\r\n"
     # CVE-2025-67724: an application-chosen reason phrase must not be able to end the
     # status line (response splitting) or carry other control characters.
-    if _BAD_REASON_RE.search(reason) is not None:
+    if BAD_REASON_RE.search(reason) is not None:
         raise HTTPOutputError(f"invalid character in reason phrase {reason[:64]!r}")
     return f"HTTP/1.1 {status_code} {reason}\r\n"
-
-
-def _fields_of(headers: HTTPHeaders | Iterable[tuple[str, str]] | None) -> dict[str, list[str]]:
-    if headers is None:
-        return {}
-    if isinstance(headers, HTTPHeaders):
-        return headers._as_list
-    result = HTTPHeaders()
-    for name, value in headers:
-        result.add(name, value)
-    return result._as_list
 
 
 class HTTP1ServerProtocol(HTTP1Base):
@@ -311,7 +270,7 @@ class HTTP1ServerProtocol(HTTP1Base):
             raise self._bad_request_line(version_at)
         if version_at + 9 - mark > self._max_start_line:
             raise self._fail("request line too long", 414)
-        method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
+        method = METHODS.get(raw_method) or raw_method.decode("latin-1")
         fields = sink.fields
         sink.fields = {}
         # RFC 9112, section 3.2: exactly one valid Host in HTTP/1.1, never several.
@@ -470,7 +429,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         status_line = _STATUS_LINES.get(status_code) if type(status_code) is int else None
         if status_line is None or (reason is not None and reason != _REASONS[status_code]):
             status_line = _status_line(status_code, reason)
-        fields = headers._as_list if type(headers) is HTTPHeaders else _fields_of(headers)
+        fields = headers._as_list if type(headers) is HTTPHeaders else fields_of(headers)
         lines = [status_line]
         append = lines.append
         for name, values in fields.items():
@@ -651,273 +610,3 @@ class HTTP1ServerProtocol(HTTP1Base):
         self._head_begun = False
         self._max_body_size = self._default_max_body_size
         self._release()
-
-
-class HTTP1ClientProtocol(HTTP1Base):
-    """The client side of one HTTP/1.1 connection: frames requests, parses responses.
-
-    Args:
-        max_header_size: largest response head, in bytes (64 KiB by default).
-        max_body_size: largest response body (100 MiB by default).
-        chunk_size: largest ``Data`` event (64 KiB by default).
-
-    Response framing follows RFC 9112, section 6.3, with the request it answers in
-    mind: no body for HEAD, 1xx, 204 and 304, a tunnel after a 2xx to CONNECT and a
-    new protocol after a 101, otherwise chunked, Content-Length, or until the
-    connection closes.
-    """
-
-    __slots__ = ()
-
-    _parser_class = HttpResponseParser
-    _chunked_primer = _RESPONSE_PRIMER
-
-    def __init__(
-        self,
-        *,
-        max_header_size: int | None = None,
-        max_body_size: int | None = None,
-        chunk_size: int | None = None,
-    ) -> None:
-        super().__init__(
-            max_header_size=max_header_size,
-            max_body_size=max_body_size,
-            chunk_size=chunk_size,
-            max_start_line_size=None,
-        )
-
-    # --- sending ---------------------------------------------------------------------
-
-    def send_request(
-        self,
-        method: str,
-        target: str,
-        headers: HTTPHeaders | Iterable[tuple[str, str]] | None = None,
-        *,
-        body: bytes = b"",
-        end: bool = False,
-    ) -> bytes:
-        """Return the bytes of a request head (and of ``body`` and the end, if given).
-
-        The headers must hold exactly one ``Host``. A complete empty body gets no
-        Content-Length unless the method defines content (POST, PUT, PATCH); a body
-        sent in pieces (``end=False``) is chunked unless Content-Length is set.
-
-        Raises:
-            HTTPOutputError: a request is in progress, or the method, target or
-                headers are invalid.
-        """
-        if self._our_state is not IDLE or self._their_state is not IDLE:
-            raise HTTPOutputError("a request is already in progress")
-        if method not in _METHOD_NAMES and TOKEN_RE.fullmatch(method) is None:
-            raise HTTPOutputError(f"invalid method {method!r}")
-        if not target or _BAD_TARGET_RE.search(target) is not None:
-            raise HTTPOutputError(f"invalid request target {target[:64]!r}")
-        fields = _fields_of(headers)
-        hosts = fields.get("Host")
-        if hosts is None or len(hosts) != 1:
-            raise HTTPOutputError("a request needs exactly one Host header")
-        connection = fields.get("Connection")
-        options = tokens(connection) if connection is not None else ()
-        self._keep_alive = "close" not in options
-        self._req_upgrade = method == "CONNECT" or ("upgrade" in options and "Upgrade" in fields)
-        lines = [f"{method} {target} HTTP/1.1\r\n"]
-        append = lines.append
-        for name, values in fields.items():
-            if len(values) == 1:
-                append(f"{name}: {values[0]}\r\n")
-            else:
-                for value in values:
-                    append(f"{name}: {value}\r\n")
-        te = fields.get("Transfer-Encoding")
-        cl = fields.get("Content-Length")
-        length = 0
-        if te is not None or cl is not None:
-            mode, length = self._declared_framing(te, cl, True)
-        elif end and not body and method not in _BODY_METHODS:
-            mode = NO_BODY
-        elif end:
-            mode = LENGTH
-            length = len(body)
-            append(f"Content-Length: {length}\r\n")
-        else:
-            mode = CHUNKED
-            append("Transfer-Encoding: chunked\r\n")
-        append("\r\n")
-        head = encode_head(lines)
-        self._req_method = method
-        self._send_mode = mode
-        self._send_remaining = length
-        self._our_state = SEND_BODY
-        if body:
-            head += self._frame(body)
-        if end:
-            head += self._end_bytes(None)
-            self._finish_ours()
-        return head
-
-    def send_data(self, data: bytes) -> bytes:
-        """Return the framed bytes of the next piece of the request body.
-
-        Raises:
-            HTTPOutputError: no request body is in progress or ``data`` overruns its
-                Content-Length.
-        """
-        if self._our_state is not SEND_BODY:
-            raise HTTPOutputError("no request body is in progress")
-        return self._frame(data)
-
-    def send_end(self, trailers: HTTPHeaders | None = None) -> bytes:
-        """Return the bytes that complete the request (the last chunk and trailers).
-
-        Raises:
-            HTTPOutputError: no request is in progress, fewer bytes than its
-                Content-Length were sent, or trailers without chunked framing.
-        """
-        if self._our_state is not SEND_BODY:
-            raise HTTPOutputError("no request body is in progress")
-        data = self._end_bytes(trailers)
-        self._finish_ours()
-        return data
-
-    def _finish_ours(self) -> None:
-        their = self._their_state
-        if their is DONE:
-            # The response ended before the request: the server expects no more.
-            self._keep_alive = False
-            self._our_state = self._their_state = MUST_CLOSE
-        elif their is SWITCHED:
-            self._our_state = SWITCHED
-        else:
-            self._our_state = DONE
-
-    # --- receiving -------------------------------------------------------------------
-
-    def next_event(self) -> NextEvent:
-        """Return the next event, or ``NEED_DATA`` / ``PAUSED``.
-
-        ``ConnectionClosed`` also comes when the server closes before sending any byte
-        of a response (a keep-alive connection it had already given up on), so the
-        caller can retry on a new connection.
-
-        Raises:
-            HTTPInputError: the response violates HTTP/1.1. Raised again by every
-                later call.
-        """
-        pending = self._pending
-        if pending is not None:
-            self._pending = None
-            return pending
-        state = self._their_state
-        if state is IDLE:
-            if self._our_state is IDLE:
-                if self._eof and self._pos >= len(self._buf):
-                    self._their_state = CLOSED
-                    return ConnectionClosed()
-                return PAUSED
-            return self._next_response()
-        if state is SEND_BODY:
-            return self._read_body()
-        if state is ERROR:
-            assert self._error is not None
-            raise self._error
-        if state is CLOSED or (state is MUST_CLOSE and self._eof):
-            self._their_state = CLOSED
-            return ConnectionClosed()
-        return PAUSED
-
-    def _next_response(self) -> NextEvent:
-        head_end = self._find_head()
-        if head_end < 0:
-            if self._eof:
-                if self._head_begun:
-                    raise self._fail("connection closed in the middle of a response head")
-                self._their_state = CLOSED
-                self._keep_alive = False
-                return ConnectionClosed()
-            return NEED_DATA
-        upgraded = self._feed_head(self._fed, head_end)
-        self._pos = self._fed = head_end
-        parser = self._parser
-        assert isinstance(parser, HttpResponseParser)
-        sink = self._head_sink
-        buf = self._buf
-        mark = self._mark
-        if buf.startswith(b"HTTP/1.1 ", mark):
-            version = HTTP11
-        elif buf.startswith(b"HTTP/1.0 ", mark):
-            version = HTTP10
-        else:
-            raise self._version_error(mark, head_end, mark)
-        status = parser.get_status_code()
-        if upgraded:
-            self._parser = None
-        reason = b"".join(sink.urls)
-        sink.urls.clear()
-        fields = sink.fields
-        sink.fields = {}
-        if status < 100:
-            raise self._fail(f"invalid status code {status}")
-        if _BAD_REASON_BYTES_RE.search(reason) is not None:
-            raise self._fail("invalid character in reason phrase")
-        headers = new_headers(fields)
-        text_reason = reason.decode("latin-1")
-        if status < 200 and status != 101:
-            # RFC 9110, section 15.2: interim responses; the final one follows.
-            self._head_begun = False
-            return InformationalResponse(status, text_reason, version, headers)
-        keep_alive = self._keep_alive
-        connection = fields.get("Connection")
-        options = tokens(connection) if connection is not None else []
-        if version is HTTP10:
-            keep_alive = keep_alive and "keep-alive" in options
-        elif "close" in options:
-            keep_alive = False
-        method = self._req_method
-        if status == 101 or (method == "CONNECT" and status < 300):
-            if not self._req_upgrade:
-                raise self._fail(f"unexpected {status} response switching protocols")
-            self._their_state = SWITCHED
-            if self._our_state is DONE:
-                self._our_state = SWITCHED
-            return Response(status, text_reason, version, headers, keep_alive)
-        if method == "HEAD" or status == 204 or status == 304:
-            mode, length = NO_BODY, 0
-        elif "Transfer-Encoding" in fields or "Content-Length" in fields:
-            mode, length = self._check_framing(fields, version)
-        else:
-            # RFC 9112, section 6.3, rule 8: the body runs until the connection closes.
-            mode, length = UNTIL_CLOSE, 0
-        if mode == UNTIL_CLOSE:
-            keep_alive = False
-        self._keep_alive = keep_alive
-        response = Response(status, text_reason, version, headers, keep_alive)
-        if mode == NO_BODY:
-            # llhttp may expect a body here (HEAD); a fresh parser takes the next head.
-            self._parser = None
-            self._pending = self._message_complete(END_OF_MESSAGE)
-        else:
-            self._start_body(mode, length, head_end)
-        return response
-
-    def _other_codings(self, codings: list[str]) -> tuple[int, int]:
-        if codings[-1] != "chunked":
-            # RFC 9112, section 6.3, rule 4: not chunked last means read until close.
-            return UNTIL_CLOSE, 0
-        raise self._fail(f"transfer coding not supported: {', '.join(codings)}", 501)
-
-    def _message_complete(self, end: EndOfMessage) -> EndOfMessage:
-        our = self._our_state
-        if our is DONE and self._keep_alive:
-            # Both messages complete: ready for the next request.
-            self._their_state = self._our_state = IDLE
-            self._head_begun = False
-            self._req_method = None
-            self._req_upgrade = False
-            self._max_body_size = self._default_max_body_size
-            self._release()
-        elif our is DONE or our is MUST_CLOSE:
-            self._their_state = self._our_state = MUST_CLOSE
-        else:
-            self._their_state = DONE
-        return end
