@@ -297,6 +297,10 @@ def test_run_fails_before_serving_when_a_plugin_misspells_a_hook(
         (["--port", "70000"], "--port must be between 0 and 65535, not 70000"),
         (["--processes", "-1"], "--processes must be 0 or more, not -1"),
         (["--reload", "--processes", "2"], "--reload cannot be combined with --processes"),
+        (["--max-restarts", "-1"], "--max-restarts must be 0 or more, not -1"),
+        (["--drain-timeout", "-1"], "--drain-timeout must be 0 or more, not -1.0"),
+        (["--drain-timeout", "nan"], "--drain-timeout must be 0 or more, not nan"),
+        (["--trusted-proxy", "10.0.0.2"], "--trusted-proxy needs --xheaders"),
     ],
 )
 def test_run_rejects_bad_flags(

@@ -8,6 +8,7 @@ finish, none fails. Also the other recipe: each worker binds its own socket with
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -39,7 +40,7 @@ def workers(tmp_path: Path) -> Iterator[tuple[Server, int]]:
     port = free_port()
     server = Server.typhoon(
         tmp_path, "run", "deployapp:app", "--processes", "2", "--port", str(port),
-        "--max-restarts", "3",
+        "--max-restarts", "3", "--xheaders",
     )  # fmt: skip
     try:
         server.wait_for("serving on", count=2)
@@ -97,6 +98,14 @@ def test_workers_share_one_port(workers: tuple[Server, int]) -> None:
         status, body = get(port)
         assert status == 200
         assert int(body.split()[1]) in children
+    # The workers' servers got --xheaders.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+    try:
+        headers = {"X-Real-Ip": "10.1.2.3", "X-Forwarded-Proto": "https"}
+        connection.request("GET", "/client", headers=headers)
+        assert connection.getresponse().read() == b"10.1.2.3 https"
+    finally:
+        connection.close()
 
 
 def test_a_dead_worker_is_restarted(workers: tuple[Server, int]) -> None:
