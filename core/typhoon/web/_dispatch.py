@@ -49,6 +49,9 @@ Route = tuple[
     "dict[str, bytes | None] | None",
 ]
 
+# Shared empty arguments: only ever unpacked (``**``), never changed.
+_NO_KWARGS: dict[str, Any] = {}
+
 
 class ApplicationRouter(ReversibleRuleRouter):
     """A rule router whose ``RequestHandler`` targets become handler delegates."""
@@ -196,6 +199,7 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         "application",
         "chunks",
         "connection",
+        "dropped",
         "forward",
         "handler",
         "handler_class",
@@ -221,10 +225,13 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         self.application = application
         self.request = request
         self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or {}
+        self.handler_kwargs = handler_kwargs or _NO_KWARGS
         self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or {}
-        self.chunks: list[bytes] | None = []
+        self.path_kwargs = path_kwargs or _NO_KWARGS
+        #: The body received so far (``None`` until a piece arrives).
+        self.chunks: list[bytes] | None = None
+        #: The connection closed early: pieces arriving after that are not kept.
+        self.dropped = False
         self.handler: RequestHandler | None = None
         self.stream_request_body = handler_class._stream_request_body
         self.forward: httputil.HTTPMessageDelegate | None = None
@@ -270,8 +277,11 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         if self.stream_request_body:
             assert self.handler is not None
             return self.handler.data_received(chunk)
-        if self.chunks is not None:
-            self.chunks.append(chunk)
+        chunks = self.chunks
+        if chunks is not None:
+            chunks.append(chunk)
+        elif not self.dropped:
+            self.chunks = [chunk]
         return None
 
     def finish(self) -> None:
@@ -284,8 +294,8 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
                 future_set_result_unless_cancelled(self.handler._body_future, None)
             return
         chunks = self.chunks
-        self.chunks = None
-        if chunks:
+        if chunks is not None:
+            self.chunks = None
             request = self.request
             assert request is not None
             request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -305,6 +315,7 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
                 self.handler.on_connection_close()
         else:
             self.chunks = None
+            self.dropped = True
 
     def _reject(self, status: int, plain: bool = False) -> None:
         """Answer ``status`` without running the handler's verb method.
@@ -349,7 +360,7 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             self._reject(500, plain=True)
             return None
         factories = application.transforms
-        transforms = [factory(request) for factory in factories] if factories else []
+        transforms = [factory(request) for factory in factories] if factories else ()
         prepared: asyncio.Future[None] | None = None
         if self.stream_request_body:
             loop = asyncio.get_running_loop()

@@ -67,6 +67,12 @@ _ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
 
 _GET_OR_HEAD = frozenset({"GET", "HEAD"})
 
+#: The handler method of each standard HTTP method (others are lower-cased per request).
+_VERB_ATTRS = {
+    method: method.lower()
+    for method in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+}
+
 
 class HeaderTemplate:
     """The default response headers, rebuilt when the second (and so ``Date``) changes.
@@ -102,6 +108,7 @@ class _ClassInfo:
 
     __slots__ = (
         "allowed",
+        "chains_init",
         "default_etag",
         "has_default_headers",
         "has_initialize",
@@ -112,6 +119,14 @@ class _ClassInfo:
     )
 
     def __init__(self, cls: type[RequestHandler]) -> None:
+        mro = cls.__mro__
+        #: A class after ``RequestHandler`` in the MRO defines ``__init__`` (a mixin
+        #: listed after it): ``RequestHandler.__init__`` must call ``super().__init__``.
+        self.chains_init = any(
+            "__init__" in base.__dict__
+            for base in mro[mro.index(RequestHandler) + 1 :]
+            if base is not object
+        )
         #: The methods the class implements, for the ``Allow`` header of a 405.
         self.allowed = ", ".join(
             method
@@ -194,11 +209,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         request: httputil.HTTPServerRequest,
         **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.application = application
-        self.request = request
-        self.path_args = []
-        self.path_kwargs = {}
         cls = type(self)
         # Kept on each class itself (never inherited: read from its own __dict__), so
         # classes made at run time do not accumulate in a registry.
@@ -206,6 +216,12 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         if info is None:
             info = _ClassInfo(cls)
             type.__setattr__(cls, "_typhoon_class_info", info)
+        if info.chains_init:
+            super().__init__()
+        self.application = application
+        self.request = request
+        self.path_args = []
+        self.path_kwargs = {}
         self._info = info
         # What clear() does, less the status it would reset to its default.
         template = application._header_template
@@ -427,20 +443,18 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
+        request = self.request
+        info = self._info
         if not self._headers_written:
             status = self._status_code
-            if (
-                status == 200
-                and self.request.method in _GET_OR_HEAD
-                and "Etag" not in self._headers
-            ):
-                if self._info.default_etag:
+            if status == 200 and request.method in _GET_OR_HEAD and "Etag" not in self._headers:
+                if info.default_etag:
                     buffer = self._write_buffer
                     body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
                     self._headers["Etag"] = etag_of(body)
                 else:
                     self.set_etag_header()
-                if "If-None-Match" in self.request.headers and self.check_etag_header():
+                if "If-None-Match" in request.headers and self.check_etag_header():
                     self._write_buffer = []
                     self.set_status(304)
                     status = 304
@@ -454,18 +468,19 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                 buffer = self._write_buffer
                 size = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
                 self._headers["Content-Length"] = str(size)
-        connection: Any = self.request.connection
+        connection: Any = request.connection
         assert connection is not None
-        if self._info.needs_close_callback or self.application._hooks.request_finished:
+        application = self.application
+        notify = application._hooks.request_finished
+        if info.needs_close_callback or notify:
             connection.set_close_callback(None)
         future = self.flush(include_footers=True)
         connection.finish()
-        self.application.log_request(self)
+        application.log_request(self)
         self._finished = True
-        info = self._info
         if info.has_on_finish:
             self.on_finish()
-        if self.application._hooks.request_finished:
+        if notify:
             self._notify_finished()
         return future
 
@@ -673,7 +688,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
     # --- the request cycle ----------------------------------------------------------------
 
     async def _execute(
-        self, transforms: list[Any], *args: bytes | None, **kwargs: bytes | None
+        self, transforms: Sequence[Any], *args: bytes | None, **kwargs: bytes | None
     ) -> None:
         """Run the request through the handler (see the module docstring)."""
         if transforms:
@@ -701,14 +716,17 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                 if settings.get("xsrf_cookies"):
                     self.check_xsrf_cookie()
             hooks = self.application._hooks
-            if "_current_user" not in self.__dict__:
-                if self._info.resolves_user_async:
+            info = self._info
+            if (
+                info.resolves_user_async or hooks.resolve_current_user_async
+            ) and "_current_user" not in self.__dict__:
+                if info.resolves_user_async:
                     self._current_user = await self.get_current_user()
                 elif hooks.resolve_current_user_async and not _overrides_user(type(self)):
                     self._current_user = await self.application.plugin_manager.acall_first(
                         "resolve_current_user", handler=self, passthrough=(HTTPError, Finish)
                     )
-            if self._info.has_prepare:
+            if info.has_prepare:
                 result = self.prepare()
                 if result is not None:
                     await _awaitable(result)
@@ -730,7 +748,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                     await self._body_future
                 except StreamClosedError:
                     return
-            verb = getattr(self, method.lower())
+            verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
             result = verb(*self.path_args, **self.path_kwargs)
             if result is not None:
                 await _awaitable(result)

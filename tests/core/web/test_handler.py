@@ -485,3 +485,31 @@ async def test_initialize_with_unexpected_kwargs_is_an_error() -> None:
     app = make_app(("/", Hello, {"surprise": 1}))
     response = await fetch(app, "/")
     assert response.code == 500
+
+
+async def test_cooperative_mixins_on_either_side_are_initialised() -> None:
+    calls: list[str] = []
+
+    class Before:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            calls.append("before")
+            super().__init__(*args, **kwargs)
+
+    class After:
+        def __init__(self) -> None:
+            calls.append("after")
+            super().__init__()
+
+    class Handler(Before, RequestHandler, After):
+        def get(self) -> None:
+            self.write("ok")
+
+    class Plain(RequestHandler):
+        def get(self) -> None:
+            self.write("plain")
+
+    app = make_app(("/", Handler), ("/plain", Plain))
+    assert (await fetch(app, "/")).body == b"ok"
+    assert calls == ["before", "after"]
+    assert (await fetch(app, "/plain")).body == b"plain"
+    assert calls == ["before", "after"]
