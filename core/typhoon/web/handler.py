@@ -374,7 +374,8 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             return httputil.format_timestamp(value)
         else:
             raise TypeError(f"unsupported header value {value!r}")
-        if _INVALID_HEADER_CHAR_RE.search(text):
+        # Every control character is unprintable: most values skip the pattern.
+        if not text.isprintable() and _INVALID_HEADER_CHAR_RE.search(text):
             raise ValueError(f"unsafe header value {text!r}")
         return text
 

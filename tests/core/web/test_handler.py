@@ -272,7 +272,8 @@ async def test_headers_are_validated_and_converted() -> None:
             self.set_header("X-Gone", "1")
             self.clear_header("X-Gone")
             self.clear_header("Content-Type")
-            for value in ("a\r\nSet-Cookie: x=y", "nul\x00", object()):
+            self.set_header("X-Latin", "caf\u00e9 \u00a0")
+            for value in ("a\r\nSet-Cookie: x=y", "nul\x00", "tab\there", "del\x7f", object()):
                 try:
                     self.set_header("X-Bad", value)  # type: ignore[arg-type]
                 except (ValueError, TypeError) as exc:
@@ -285,7 +286,8 @@ async def test_headers_are_validated_and_converted() -> None:
     assert "X-Gone" not in response.headers
     assert "Content-Type" not in response.headers
     assert "X-Bad" not in response.headers
-    assert refused == [ValueError, ValueError, TypeError]
+    assert response.headers["X-Latin"] == "caf\u00e9 \u00a0"
+    assert refused == [ValueError, ValueError, ValueError, ValueError, TypeError]
 
 
 async def test_redirect_statuses_and_control_characters() -> None:
