@@ -39,6 +39,7 @@ import json
 import os
 import re
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -270,6 +271,8 @@ SERVERS = {
 
 
 def _ready() -> None:
+    # Exit cleanly on SIGTERM, so that valgrind (--instructions) reports its counts.
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
     print("ready", flush=True)
 
 
@@ -440,6 +443,67 @@ def throughput(args: argparse.Namespace, impls: list[str]) -> None:
         print()
 
 
+# --- instructions -----------------------------------------------------------------------
+
+
+def _count_instructions(impl: str, requests: int, core: int) -> int:
+    """User-space instructions of a server that answered ``requests`` GETs, then exited."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            str(core),
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            os.path.abspath(__file__),
+            "--serve",
+            impl,
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"{impl} server did not start under valgrind")
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        # One keep-alive connection, one request at a time: each request costs a full
+        # pass of the event loop, as under load with few requests per wake-up.
+        for _ in range(requests):
+            sock.sendall(request)
+            data = b""
+            while HELLO not in data:
+                data += sock.recv(4096)
+    proc.terminate()
+    _out, err = proc.communicate(timeout=600)
+    match = re.search(r"I\s+refs:\s+([\d,]+)", err)
+    if match is None:
+        raise RuntimeError(f"no instruction count from valgrind:\n{err[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def instructions(args: argparse.Namespace, impls: list[str]) -> None:
+    """User-space instructions per request, counted by valgrind (N requests minus none)."""
+    print(f"user-space instructions per GET / (valgrind, {args.instructions} requests)")
+    counts = {}
+    for impl in impls:
+        busy = _count_instructions(impl, args.instructions, args.server_core)
+        idle = _count_instructions(impl, 0, args.server_core)
+        counts[impl] = (busy - idle) / args.instructions
+        print(f"  {impl:12} {counts[impl]:12,.0f}", flush=True)
+    if "typhoon" in counts:
+        for impl, value in counts.items():
+            if impl != "typhoon":
+                print(f"  typhoon runs {counts['typhoon'] / value:.2f}x the instructions of {impl}")
+
+
 # --- idle connections -------------------------------------------------------------------
 
 
@@ -506,9 +570,7 @@ def memory(args: argparse.Namespace, impls: list[str]) -> None:
     if "typhoon" in rows:
         for impl, value in rows.items():
             if impl != "typhoon":
-                print(
-                    f"  typhoon uses {value / rows['typhoon']:.2f}x less memory per idle connection than {impl}"
-                )
+                print(f"  typhoon needs {rows['typhoon'] / value:.2f}x the memory of {impl}")
 
 
 def main() -> None:
@@ -523,6 +585,13 @@ def main() -> None:
     parser.add_argument("--client-core", type=int, default=0)
     parser.add_argument("--memory", action="store_true", help="measure idle connections instead")
     parser.add_argument("--idle-conns", type=int, default=10_000)
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="N",
+        default=0,
+        help="count user-space instructions per request over N requests with valgrind instead",
+    )
     args = parser.parse_args()
     if args.serve:
         impl, port = args.serve
@@ -539,7 +608,9 @@ def main() -> None:
                 print(f"skipping typhoon-web: {exc}")
                 continue
         impls.append(impl)
-    if args.memory:
+    if args.instructions:
+        instructions(args, impls)
+    elif args.memory:
         memory(args, impls)
     else:
         throughput(args, impls)
