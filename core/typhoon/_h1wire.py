@@ -394,9 +394,13 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                         self._phase = _HEAD
                         self._req = None
                         self._msg = None
-                        timeout = self._settings.header_timeout
+                        settings = self._settings
+                        timeout = settings.header_timeout
                         if timeout is not None:
-                            self._set_deadline(timeout)
+                            deadline = settings.loop.time() + timeout
+                            self._deadline = deadline
+                            if self._timer is None or self._timer_at > deadline:
+                                self._arm(deadline)
                     return
                 elif event is PAUSED:
                     # Our response (or a detach after a protocol switch) comes first.
@@ -484,15 +488,18 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
     # --- deadlines -------------------------------------------------------------------
 
     def _set_deadline(self, timeout: float) -> None:
-        loop = self._settings.loop
-        deadline = loop.time() + timeout
+        deadline = self._settings.loop.time() + timeout
         self._deadline = deadline
+        if self._timer is None or self._timer_at > deadline:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        """(Re)schedule the timer for ``deadline``, earlier than it is set for now."""
         timer = self._timer
-        if timer is None or self._timer_at > deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer_at = deadline
-            self._timer = loop.call_at(deadline, self._on_timer, context=_TIMER_CONTEXT)
+        if timer is not None:
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._settings.loop.call_at(deadline, self._on_timer, context=_TIMER_CONTEXT)
 
     def _disarm(self) -> None:
         timer = self._timer
