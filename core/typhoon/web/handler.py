@@ -425,7 +425,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             if new_cookies:
                 for line in new_cookies.values():
                     self._headers.add("Set-Cookie", line)
-            start_line = httputil.ResponseStartLine("", self._status_code, self._reason)
+            start_line = _start_line(self._status_code, self._reason)
             return connection.write_headers(start_line, self._headers, chunk)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
@@ -806,6 +806,21 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             self.send_error(exc.status_code, exc_info=exc_info)
         else:
             self.send_error(500, exc_info=exc_info)
+
+
+#: Response start lines by (status, reason): immutable, so shared between responses.
+_START_LINES: dict[tuple[int, str], httputil.ResponseStartLine] = {}
+
+
+def _start_line(status: int, reason: str) -> httputil.ResponseStartLine:
+    key = (status, reason)
+    line = _START_LINES.get(key)
+    if line is None:
+        line = httputil.ResponseStartLine("", status, reason)
+        if len(_START_LINES) >= 256:  # custom reasons must not grow it without bound
+            _START_LINES.clear()
+        _START_LINES[key] = line
+    return line
 
 
 def _awaitable(result: Any) -> Awaitable[Any]:

@@ -515,3 +515,17 @@ async def test_cooperative_mixins_on_either_side_are_initialised() -> None:
     assert calls == ["before", "after"]
     assert (await fetch(app, "/plain")).body == b"plain"
     assert calls == ["before", "after"]
+
+
+async def test_custom_reasons_are_sent_and_do_not_accumulate() -> None:
+    from typhoon.web import handler as handler_module
+
+    class Handler(RequestHandler):
+        def get(self, number: str) -> None:
+            self.set_status(201, reason=f"Made {number}")
+
+    app = make_app((r"/(\d+)", Handler))
+    for number in range(300):
+        response = await fetch(app, f"/{number}")
+        assert (response.code, response.reason) == (201, f"Made {number}")
+        assert len(handler_module._START_LINES) <= 256
