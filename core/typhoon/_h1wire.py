@@ -38,7 +38,7 @@ __all__ = ["ServerSettings", "WireServerConnection"]
 
 import asyncio
 import contextvars
-from typing import Any
+from typing import Any, cast
 
 from typhoon._h1context import RequestContext
 from typhoon._h1request import WireRequestConnection, adopt_transport
@@ -225,8 +225,9 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
     # --- asyncio protocol callbacks --------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it, so
+        # this is a cast, not an isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
         self._settings.connections.add(self)
         if self._settings.draining:
             self._close()
