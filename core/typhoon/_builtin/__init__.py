@@ -8,7 +8,8 @@ stays inert until the settings ask for its feature:
 * :mod:`typhoon._builtin.static` -- the ``static_path`` route (``StaticFileHandler``);
 * :mod:`typhoon._builtin.compression` -- ``compress_response`` / ``gzip``;
 * :mod:`typhoon._builtin.uimodules` -- the ``linkify``, ``xsrf_form_html`` and
-  ``Template`` UI modules.
+  ``Template`` UI modules;
+* :mod:`typhoon._builtin.access_log` -- the default ``log_function`` (the access log).
 
 An ``Application`` subclass can leave one out by overriding ``builtin_plugins``.
 """
@@ -22,4 +23,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "typhoon._builtin.static",
     "typhoon._builtin.compression",
     "typhoon._builtin.uimodules",
+    "typhoon._builtin.access_log",
 )

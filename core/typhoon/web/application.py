@@ -39,7 +39,7 @@ from typhoon.concurrent import convert_yielded
 from typhoon.errors import PluginError
 from typhoon.httpserver import HTTPServer
 from typhoon.ioloop import IOLoop
-from typhoon.log import access_log, app_log
+from typhoon.log import app_log
 from typhoon.netutil import bind_sockets
 from typhoon.plugins import PluginManager
 from typhoon.routing import AnyMatches, DefaultHostMatches, HostMatches, ReversibleRouter, Rule
@@ -123,6 +123,7 @@ class Application(ReversibleRouter):
         "typhoon._builtin.static",
         "typhoon._builtin.compression",
         "typhoon._builtin.uimodules",
+        "typhoon._builtin.access_log",
     )
 
     def __init__(
@@ -414,30 +415,15 @@ class Application(ReversibleRouter):
     # --- per request ----------------------------------------------------------------------
 
     def log_request(self, handler: RequestHandler) -> None:
-        """Write the access-log line of a finished request.
+        """Write the access-log line of a finished request through ``log_function``.
 
-        The ``log_function`` setting replaces it. Successes log at INFO, client errors
-        at WARNING, server errors at ERROR, on the ``typhoon.access`` logger.
+        The built-in access-log plugin (``typhoon._builtin.access_log``) installs the
+        default, one line on the ``typhoon.access`` logger; the ``log_function`` setting
+        replaces it.
         """
         log_function = self.settings.get("log_function")
         if log_function is not None:
             log_function(handler)
-            return
-        status = handler._status_code
-        if status < 400:
-            level = 20
-        elif status < 500:
-            level = 30
-        else:
-            level = 40
-        if access_log.isEnabledFor(level):
-            access_log.log(
-                level,
-                "%d %s %.2fms",
-                status,
-                handler._request_summary(),
-                1000.0 * handler.request.request_time(),
-            )
 
     def _request_finished(self, handler: RequestHandler) -> None:
         """Call the ``request_finished`` hooks; async ones run in an owned task."""

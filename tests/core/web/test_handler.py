@@ -529,3 +529,18 @@ async def test_custom_reasons_are_sent_and_do_not_accumulate() -> None:
         response = await fetch(app, f"/{number}")
         assert (response.code, response.reason) == (201, f"Made {number}")
         assert len(handler_module._START_LINES) <= 256
+
+
+def test_access_log_is_a_builtin_plugin_that_fills_log_function() -> None:
+    from typhoon._builtin import access_log as access_log_plugin
+
+    app = make_app(("/", Hello))
+    assert app.settings["log_function"] is access_log_plugin.log_access
+    assert "typhoon._builtin.access_log" in {
+        info.name for info in app.plugin_manager.list_plugins()
+    }
+
+    def mine(handler: Any) -> None:
+        return None
+
+    assert make_app(("/", Hello), log_function=mine).settings["log_function"] is mine
