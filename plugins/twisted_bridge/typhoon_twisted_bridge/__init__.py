@@ -19,6 +19,7 @@ __all__ = [
     "TwistedResourceHandler",
     "as_deferred",
     "deferred_to_future",
+    "ensure_reactor",
     "install",
     "installed_reactor",
     "resource_rule",
@@ -27,6 +28,6 @@ __all__ = [
 
 from typhoon_twisted_bridge.deferred import as_deferred, deferred_to_future
 from typhoon_twisted_bridge.errors import ReactorError
-from typhoon_twisted_bridge.reactor import install, installed_reactor, stop_reactor
+from typhoon_twisted_bridge.reactor import ensure_reactor, install, installed_reactor, stop_reactor
 from typhoon_twisted_bridge.resolver import TwistedResolver
 from typhoon_twisted_bridge.web import TwistedResourceHandler, resource_rule

@@ -15,7 +15,7 @@ and the Windows proactor loop cannot carry it.
 
 from __future__ import annotations
 
-__all__ = ["install", "installed_reactor", "stop_reactor"]
+__all__ = ["ensure_reactor", "install", "installed_reactor", "stop_reactor"]
 
 import asyncio
 import asyncio.selector_events
@@ -81,13 +81,31 @@ def install(loop: asyncio.AbstractEventLoop | IOLoop | None = None) -> AsyncioSe
     """Install Twisted's asyncio reactor on ``loop`` and return it.
 
     ``loop`` defaults to the loop of ``IOLoop.current()`` (the running loop inside a
-    coroutine). Call it before any code imports ``twisted.internet.reactor``, which
-    would install Twisted's default reactor instead. Installing again on the same loop
-    returns the reactor already there.
+    coroutine). Call it once, before any code imports ``twisted.internet.reactor``,
+    which would install Twisted's default reactor instead; :func:`installed_reactor`
+    returns the reactor afterwards. (The plugin's ``prepare_event_loop`` hook reuses a
+    reactor already on the application's loop, so several applications can share it.)
 
     Raises:
-        ReactorError: another kind of reactor is installed, the asyncio reactor is bound
-            to a different loop or was stopped, or ``loop`` is not a selector loop.
+        ReactorError: a reactor is already installed (this one, on this or another loop,
+            or another kind), or ``loop`` is closed or not a selector loop.
+    """
+    reactor, created = _install(loop)
+    if not created:
+        raise ReactorError(
+            "Twisted's asyncio reactor is already installed on this loop; install() runs "
+            "once per process (use installed_reactor() to get the reactor)"
+        )
+    return reactor
+
+
+def ensure_reactor(
+    loop: asyncio.AbstractEventLoop | IOLoop | None = None,
+) -> AsyncioSelectorReactor:
+    """The asyncio reactor on ``loop``: the one already installed there, or a new one.
+
+    Unlike :func:`install`, calling it again is fine; it still refuses another loop or
+    another kind of reactor with :class:`ReactorError`.
     """
     return _install(loop)[0]
 

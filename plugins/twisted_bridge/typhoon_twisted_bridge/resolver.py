@@ -22,7 +22,7 @@ from twisted.names.error import DNSQueryTimeoutError, DomainError
 from typhoon.netutil import Resolver, is_valid_ip
 
 from typhoon_twisted_bridge.deferred import deferred_to_future
-from typhoon_twisted_bridge.reactor import install
+from typhoon_twisted_bridge.reactor import ensure_reactor
 
 _DEFAULT_HOSTS = "/etc/hosts"
 _DEFAULT_RESOLV_CONF = "/etc/resolv.conf"
@@ -64,7 +64,7 @@ class TwistedResolver(Resolver):
                 raise TypeError(f"{resolver!r} does not provide twisted's IResolver")
             self._resolver: Any = resolver
             return
-        reactor = install()
+        reactor = ensure_reactor()
         chain: list[Any] = []
         if hosts_file is not None:
             chain.append(hosts.Resolver(file=os.fsencode(hosts_file)))

@@ -29,7 +29,7 @@ from typhoon.errors import StreamClosedError
 from typhoon.web import RequestHandler
 
 from typhoon_twisted_bridge._channel import BridgeChannel, MountedSite
-from typhoon_twisted_bridge.reactor import install
+from typhoon_twisted_bridge.reactor import ensure_reactor
 
 #: One Site (and so one set of sessions) per resource tree mounted without a Site.
 _sites: weakref.WeakKeyDictionary[Any, Site] = weakref.WeakKeyDictionary()
@@ -68,7 +68,7 @@ class TwistedResourceHandler(RequestHandler):
         self._prefix = prefix.rstrip("/")
 
     async def _serve(self, *args: Any, **kwargs: Any) -> None:
-        install()
+        ensure_reactor()
         site = self._site if self._site is not None else _site_for(self._resource)
         channel = BridgeChannel(self, MountedSite(site, self._prefix))
         self._channel = channel
@@ -112,7 +112,7 @@ def _site_for(resource: Any) -> Site:
         site = _sites.get(resource)
     except TypeError:
         # Not weakly referable: a new Site per request (sessions do not persist).
-        return Site(resource, reactor=install())
+        return Site(resource, reactor=ensure_reactor())
     if site is None:
-        site = _sites[resource] = Site(resource, reactor=install())
+        site = _sites[resource] = Site(resource, reactor=ensure_reactor())
     return site

@@ -20,6 +20,7 @@ from typhoon.ioloop import IOLoop
 from typhoon_twisted_bridge import (
     ReactorError,
     deferred_to_future,
+    ensure_reactor,
     install,
     installed_reactor,
     stop_reactor,
@@ -45,11 +46,21 @@ async def test_install_puts_the_asyncio_reactor_on_the_running_loop() -> None:
     assert ran == [1]
 
 
-async def test_installing_again_on_the_same_loop_returns_the_same_reactor() -> None:
+async def test_installing_twice_is_refused_clearly() -> None:
     reactor = install()
-    assert install() is reactor
-    assert install(asyncio.get_running_loop()) is reactor
-    assert install(IOLoop.current()) is reactor
+    for again in ((), (asyncio.get_running_loop(),), (IOLoop.current(),)):
+        with pytest.raises(ReactorError, match="already installed"):
+            install(*again)
+    assert installed_reactor() is reactor
+
+
+async def test_ensure_reactor_installs_once_and_then_reuses() -> None:
+    reactor = ensure_reactor()
+    assert ensure_reactor() is reactor
+    assert ensure_reactor(IOLoop.current()) is reactor
+    assert installed_reactor() is reactor
+    with pytest.raises(ReactorError, match="already installed"):
+        install()
 
 
 def test_installing_on_a_second_loop_is_refused() -> None:
@@ -58,7 +69,7 @@ def test_installing_on_a_second_loop_is_refused() -> None:
         reactor = install(first)
         with pytest.raises(ReactorError, match="another event loop"):
             install(second)
-        assert install(first) is reactor
+        assert installed_reactor() is reactor
     finally:
         first.close()
         second.close()
@@ -79,15 +90,16 @@ def test_installing_after_another_reactor_is_refused() -> None:
         loop.close()
 
 
-def test_an_asyncio_reactor_installed_by_hand_is_adopted() -> None:
+def test_installing_after_an_asyncio_reactor_installed_by_hand_is_refused() -> None:
     from twisted.internet import asyncioreactor
 
     loop = asyncio.new_event_loop()
     try:
         asyncioreactor.install(loop)
-        reactor = install(loop)
+        with pytest.raises(ReactorError, match="already installed"):
+            install(loop)
+        reactor = installed_reactor()
         assert type(reactor) is AsyncioSelectorReactor
-        assert reactor.running
     finally:
         loop.close()
 

@@ -21,7 +21,7 @@ from typhoon.httpclient import HTTPRequest
 from typhoon.iostream import IOStream
 from typhoon.tcpclient import TCPClient
 from typhoon.web import RequestHandler
-from typhoon_twisted_bridge import TwistedResourceHandler, install, resource_rule
+from typhoon_twisted_bridge import TwistedResourceHandler, ensure_reactor, resource_rule
 from zope.interface import implementer
 
 pytestmark = [
@@ -458,7 +458,7 @@ async def test_encoding_wrappers_still_apply() -> None:
 
 
 async def test_a_site_can_be_mounted_at_the_root() -> None:
-    site = server.Site(make_tree(), reactor=install())
+    site = server.Site(make_tree(), reactor=ensure_reactor())
     app = make_app([resource_rule("", site=site)])
     http = client()
     async with serving(app) as base:
