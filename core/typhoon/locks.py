@@ -23,9 +23,11 @@ __all__ = [
     "Semaphore",
 ]
 
+import abc
 import asyncio
 import collections
 import datetime
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any
 
@@ -207,7 +209,41 @@ class _ReleasingContextManager:
         self._obj.release()
 
 
-class Semaphore:
+class _AsyncWithOnly(abc.ABC):
+    """``async with`` acquires and releases; a plain ``with`` is a mistake and says so."""
+
+    @abc.abstractmethod
+    def acquire(self, timeout: _Timeout | None = None) -> Awaitable[Any]:
+        """Wait for the primitive (subclasses define what that means)."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Give the primitive back."""
+
+    def __enter__(self) -> None:
+        raise RuntimeError(f"Use 'async with' instead of 'with' for {type(self).__name__}")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise RuntimeError("Use 'async with' instead of 'with'")
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class Semaphore(_AsyncWithOnly):
     """A counter that limits how many coroutines hold a resource at once.
 
     :meth:`acquire` takes one unit, waiting while the counter is zero; :meth:`release`
@@ -268,28 +304,6 @@ class Semaphore:
         self._waiters.append(waiter)
         return waiter
 
-    def __enter__(self) -> None:
-        raise RuntimeError("Use 'async with' instead of 'with' for Semaphore")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        raise RuntimeError("Use 'async with' instead of 'with'")
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
 
 class BoundedSemaphore(Semaphore):
     """A :class:`Semaphore` that refuses to be released more often than acquired.
@@ -313,7 +327,7 @@ class BoundedSemaphore(Semaphore):
         super().release()
 
 
-class Lock:
+class Lock(_AsyncWithOnly):
     """A mutual-exclusion lock for coroutines; ``async with lock:`` holds it for a block.
 
     Waiters get the lock in the order they asked for it.
@@ -343,25 +357,3 @@ class Lock:
             self._block.release()
         except ValueError:
             raise RuntimeError("release unlocked lock") from None
-
-    def __enter__(self) -> None:
-        raise RuntimeError("Use 'async with' instead of 'with' for Lock")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        raise RuntimeError("Use 'async with' instead of 'with'")
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
