@@ -73,22 +73,19 @@ def adopt_transport(transport: asyncio.Transport) -> IOStream:
 class WireRequestConnection(HTTP1Connection):
     """The :class:`HTTP1Connection` of one request on a :class:`WireServerConnection`."""
 
-    __slots__ = ("_close_callback", "_finished", "_head", "_wire")
+    __slots__ = ("_close_callback", "_finished", "_head", "_wire", "context")
 
     def __init__(self, wire: WireServerConnection, head: bool = False) -> None:
         # Deliberately not calling HTTP1Connection.__init__: there is no stream.
         self._wire = wire
+        #: The connection context (``remote_ip``, ``protocol``, ``address``).
+        self.context = wire
         # A HEAD request: body bytes the application writes are dropped.
         self._head = head
         self._finished = False
         self._close_callback: Callable[[], object] | None = None
 
     is_client = False
-
-    @property
-    def context(self) -> Any:  # type: ignore[override]
-        """The connection context (``remote_ip``, ``protocol``, ``address``)."""
-        return self._wire
 
     @property
     def params(self) -> HTTP1ConnectionParameters:  # type: ignore[override]

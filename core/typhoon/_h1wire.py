@@ -38,6 +38,8 @@ __all__ = ["ServerSettings", "WireServerConnection"]
 
 import asyncio
 import contextvars
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from typhoon._h1context import RequestContext
@@ -57,13 +59,15 @@ from typhoon.http1proto import (
     Data,
     EndOfMessage,
     HTTP1ServerProtocol,
-    Request,
     State,
 )
 from typhoon.httputil import (
+    HTTPConnection,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
+    HTTPServerRequest,
     RequestStartLine,
+    _server_request,
 )
 from typhoon.iostream import IOStream
 from typhoon.log import app_log, gen_log
@@ -74,6 +78,7 @@ _HEAD = 1
 _BODY = 2
 
 _IDLE = State.IDLE
+_DONE = State.DONE
 _MUST_CLOSE = State.MUST_CLOSE
 _SWITCHED = State.SWITCHED_PROTOCOL
 
@@ -98,7 +103,9 @@ class ServerSettings:
 
     __slots__ = (
         "body_timeout",
+        "callback",
         "chunk_size",
+        "clock",
         "connections",
         "decompress",
         "delegate",
@@ -111,6 +118,7 @@ class ServerSettings:
         "no_keep_alive",
         "params",
         "read_view",
+        "start_request",
     )
 
     def __init__(
@@ -119,8 +127,20 @@ class ServerSettings:
         params: HTTP1ConnectionParameters,
         max_body_size: int,
         loop: asyncio.AbstractEventLoop,
+        start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = None,
+        callback: Callable[[HTTPServerRequest], object] | None = None,
     ) -> None:
         self.delegate = delegate
+        #: Makes the message delegate of each request (the application's own
+        #: ``start_request`` when nothing needs to wrap it).
+        self.start_request = start_request or delegate.start_request
+        #: A plain request callback, given requests without a body directly.
+        self.callback = callback
+        #: ``loop.time`` (the monotonic clock itself on asyncio's own loops, which
+        #: spares a call per request).
+        self.clock: Callable[[], float] = (
+            time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+        )
         self.params = params
         self.loop = loop
         self.no_keep_alive = params.no_keep_alive
@@ -351,31 +371,51 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         self._in_loop = True
         self._parked = False
         self._waiting = 0
-        next_event = self._proto.next_event
+        proto = self._proto
+        next_head = proto._next_head
         result: Any = None
         try:
             while True:
-                event = next_event()
+                event = next_head()
                 kind = type(event)
-                if kind is Request:
+                if kind is tuple:
                     # A new request: a request connection and a delegate for it.
+                    method, target, version, headers = event[:4]  # type: ignore[index]
                     settings = self._settings
-                    req = WireRequestConnection(self, event.method == "HEAD")  # type: ignore[union-attr]
+                    req = WireRequestConnection(self, method == "HEAD")
                     self._req = req
-                    self._msg_open = True
                     self._phase = _NONE
                     self._body_timeout = settings.body_timeout
-                    msg = settings.delegate.start_request(self, req)
+                    complete = proto._their_state is _DONE
+                    callback = settings.callback
+                    if callback is not None and complete:
+                        # A plain request callback and a request without a body: the
+                        # request is whole, so it goes to the callback at once.
+                        self._msg = None
+                        self._msg_open = False
+                        callback(_server_request(method, target, version, headers, req, self))
+                        if self._closing:
+                            return
+                        continue
+                    self._msg_open = True
+                    msg = settings.start_request(self, req)
                     if settings.decompress:
                         msg = GzipMessageDelegate(msg, settings.chunk_size, settings.max_body_size)
                     self._msg = msg
                     # RequestStartLine(method, target, version), built without the
                     # namedtuple constructor's Python-level frame.
-                    start_line = _tuple_new(
-                        RequestStartLine,
-                        (event.method, event.target, event.version),  # type: ignore[union-attr]
-                    )
-                    result = msg.headers_received(start_line, event.headers)  # type: ignore[union-attr]
+                    start_line = _tuple_new(RequestStartLine, (method, target, version))
+                    result = msg.headers_received(start_line, headers)
+                    if complete:
+                        if result is not None:
+                            # The end of the message is delivered once it completes.
+                            proto._defer_end()
+                        else:
+                            self._msg_open = False
+                            msg.finish()
+                            if self._closing:
+                                return
+                            continue
                 elif kind is Data:
                     result = self._msg.data_received(event.data)  # type: ignore[union-attr]
                 elif kind is EndOfMessage:
@@ -398,7 +438,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                         settings = self._settings
                         timeout = settings.header_timeout
                         if timeout is not None:
-                            deadline = settings.loop.time() + timeout
+                            deadline = settings.clock() + timeout
                             self._deadline = deadline
                             if self._timer is None or self._timer_at > deadline:
                                 self._arm(deadline)
@@ -489,7 +529,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
     # --- deadlines -------------------------------------------------------------------
 
     def _set_deadline(self, timeout: float) -> None:
-        deadline = self._settings.loop.time() + timeout
+        deadline = self._settings.clock() + timeout
         self._deadline = deadline
         if self._timer is None or self._timer_at > deadline:
             self._arm(deadline)

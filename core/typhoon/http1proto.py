@@ -132,6 +132,9 @@ _HOST_RE: Final = re.compile(
 )
 _REQUEST_PRIMER: Final = b"POST / HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n"
 
+#: A request head as ``_next_head`` returns it: the arguments of :class:`Request`.
+RequestHead = tuple[str, str, str, HTTPHeaders, bool, bool, bool]
+
 _V11_TAIL: Final = b" HTTP/1.1\r\n"
 _V10_TAIL: Final = b" HTTP/1.0\r\n"
 _object_new = object.__new__
@@ -214,6 +217,20 @@ class HTTP1ServerProtocol(HTTP1Base):
             HTTPInputError: the request violates HTTP/1.1; ``status_code`` is the status
                 to answer with. Raised again by every later call.
         """
+        event = self._next_head()
+        if not isinstance(event, tuple):
+            return event
+        if self._their_state is DONE:
+            self._pending = END_OF_MESSAGE
+        return Request(*event)
+
+    def _next_head(self) -> NextEvent | RequestHead:
+        """``next_event``, with a new request's head as a plain tuple instead of an event.
+
+        For a request without a body the ``EndOfMessage`` is not queued: the request is
+        complete when ``_their_state`` is ``DONE`` right after the head. The server
+        connection takes this path, which spares an event object and a call per request.
+        """
         pending = self._pending
         if pending is not None:
             self._pending = None
@@ -226,8 +243,11 @@ class HTTP1ServerProtocol(HTTP1Base):
             end = buf.find(b"\r\n\r\n", self._scan)
         else:
             pos = self._pos
-            if pos >= len(buf) or buf[pos] == 13:
-                # Nothing buffered, or empty lines before the request: the general path.
+            if pos >= len(buf):
+                # Nothing buffered: wait for more (or notice the end of the connection).
+                return self._next_request_slow() if self._eof else NEED_DATA
+            if buf[pos] == 13:
+                # Empty lines before the request: the general path.
                 return self._next_request_slow()
             self._head_begun = True
             self._mark = self._fed = self._scan = pos
@@ -310,16 +330,16 @@ class HTTP1ServerProtocol(HTTP1Base):
         self._keep_alive = keep_alive and not self._no_keep_alive
         headers = _object_new(HTTPHeaders)
         headers._as_list = fields
-        request = Request(
-            method, url.decode("latin-1"), version, headers, keep_alive, expect, upgrade
-        )
         if mode == NO_BODY:
             self._their_state = DONE
-            self._pending = END_OF_MESSAGE
         else:
             self._waiting_continue = expect
             self._start_body(mode, length, head_end)
-        return request
+        return (method, url.decode("latin-1"), version, headers, keep_alive, expect, upgrade)
+
+    def _defer_end(self) -> None:
+        """Queue the ``EndOfMessage`` of a complete request taken through ``_next_head``."""
+        self._pending = END_OF_MESSAGE
 
     def _next_other(self) -> NextEvent:
         state = self._their_state
@@ -332,7 +352,7 @@ class HTTP1ServerProtocol(HTTP1Base):
             return ConnectionClosed()
         return PAUSED
 
-    def _next_request_slow(self) -> NextEvent:
+    def _next_request_slow(self) -> NextEvent | RequestHead:
         """The general path: empty lines, partial heads, end of file, size limits."""
         head_end = self._find_head()
         if head_end < 0:
@@ -343,7 +363,7 @@ class HTTP1ServerProtocol(HTTP1Base):
                 return ConnectionClosed()
             return NEED_DATA
         # A complete head within the limits is now buffered: take the fast path.
-        return self.next_event()
+        return self._next_head()
 
     def _bad_request_line(self, version_at: int) -> HTTPInputError:
         buf = self._buf

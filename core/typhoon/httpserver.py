@@ -195,7 +195,17 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         if settings is None or settings.loop is not loop:
             params = self.conn_params
             max_body = params.max_body_size or self.max_buffer_size or _DEFAULT_MAX_BODY_SIZE
-            settings = ServerSettings(self, params, max_body, loop)
+            callback = self.request_callback
+            start_request: Any = None
+            plain: Any = None
+            if not self.xheaders:
+                # Nothing to wrap around the application: the connections call it
+                # directly.
+                if isinstance(callback, HTTPServerConnectionDelegate):
+                    start_request = callback.start_request
+                else:
+                    plain = callback
+            settings = ServerSettings(self, params, max_body, loop, start_request, plain)
             settings.connections = self._connections
             settings.draining = self._draining
             self._settings = settings

@@ -452,6 +452,77 @@ class HTTPServerRequest:
         return f"{type(self).__name__}({args})"
 
 
+_new_request = object.__new__
+_time = time.time
+
+
+def _server_request(
+    method: str,
+    uri: str,
+    version: str,
+    headers: HTTPHeaders,
+    connection: Any,
+    server_connection: object,
+) -> HTTPServerRequest:
+    """The :class:`HTTPServerRequest` for a request head a server connection parsed.
+
+    The same request ``HTTPServerRequest(start_line=..., headers=..., connection=...,
+    server_connection=...)`` builds, made without the general constructor's argument
+    handling: this runs once per request. ``connection.context`` supplies
+    ``remote_ip`` and ``protocol``.
+    """
+    if uri[:1] != "/":
+        # Absolute form (or "*"): the general constructor knows what to do with it.
+        return HTTPServerRequest(
+            connection=connection,
+            server_connection=server_connection,
+            start_line=RequestStartLine(method, uri, version),
+            headers=headers,
+        )
+    request: HTTPServerRequest = _new_request(HTTPServerRequest)
+    request.method = method
+    request.uri = uri
+    request.version = version
+    request.headers = headers
+    request.body = b""
+    context = connection.context
+    request.remote_ip = context.remote_ip
+    request.protocol = context.protocol
+    hosts = headers._as_list.get("Host")
+    host = hosts[0] if hosts is not None and hosts[0] else "127.0.0.1"
+    request.host = host
+    host_name = host.lower()
+    if ":" in host_name:
+        name, _, port = host_name.rpartition(":")
+        if name and port.isdigit() and port.isascii() and (":" not in name or name[-1] == "]"):
+            host_name = name
+    request.host_name = host_name
+    request.files = {}
+    request.connection = connection
+    request.server_connection = server_connection
+    request._start_time = _time()
+    request._finish_time = None
+    request._cookies = None
+    if "?" in uri:
+        path, _, query = uri.partition("?")
+        request.path = path
+        request.query = query
+        if query:
+            arguments = _parse_query(query, _body_config.urlencoded.max_fields)
+            request.query_arguments = arguments
+            request.arguments = {name: list(values) for name, values in arguments.items()}
+        else:
+            request.query_arguments = {}
+            request.arguments = {}
+    else:
+        request.path = uri
+        request.query = ""
+        request.query_arguments = {}
+        request.arguments = {}
+    request.body_arguments = {}
+    return request
+
+
 # --- body parsing -----------------------------------------------------------------------
 
 
