@@ -10,8 +10,10 @@ callback, and bounded buffers. Underneath, each stream is fed by an asyncio tran
 ``connect_write_pipe``, ``loop.start_tls``) rather than by raw descriptor readiness, so
 streams run on any asyncio loop, uvloop included.
 
-The implementation is split by concern: ``_base`` (buffers, reads, writes, closing),
-``_socket`` (:class:`IOStream`, :class:`SSLIOStream`), ``_pipe`` (:class:`PipeIOStream`).
+The implementation is split by concern: ``_core`` (shared state, opening, closing),
+``_reading`` (the read buffer and read methods), ``_writing`` (writes and flow control),
+``_base`` (:class:`BaseIOStream`: both sides joined to a transport), ``_socket``
+(:class:`IOStream`, :class:`SSLIOStream`), ``_pipe`` (:class:`PipeIOStream`).
 The exceptions are those of :mod:`typhoon.errors`, re-exported under Tornado's names.
 """
 

@@ -1,7 +1,7 @@
 """Socket streams: plain (TCP or Unix) and TLS, with STARTTLS-style upgrades.
 
 Layer 2 (streams), private to :mod:`typhoon.iostream`. Imports ``iostream._base``,
-``errors`` and the standard library.
+``iostream._core``, ``errors`` and the standard library.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from typhoon.errors import ConfigurationError, StreamBusyError, StreamClosedError
-from typhoon.iostream._base import BaseIOStream, _fail
+from typhoon.iostream._base import BaseIOStream
+from typhoon.iostream._core import _fail
 
 #: Keys accepted in a dict-style ``ssl_options`` (the arguments of Tornado's form).
 _SSL_OPTION_KEYS = frozenset(
