@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -46,6 +47,8 @@ CommandResult = int | None | Awaitable[int | None]
 _PROG = "typhoon"
 #: Seconds between a worker's checks that its parent process is still there.
 _ORPHAN_CHECK_INTERVAL = 0.5
+#: With ``--reload``: the longest requests in progress may delay a restart (seconds).
+_RELOAD_DRAIN_TIMEOUT = 5.0
 
 
 class CommandLine:
@@ -319,7 +322,8 @@ def _setup_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reload",
         action="store_true",
-        help="restart when a source file changes (needs typhoon[autoreload])",
+        help="restart when a source file changes; an application that fails to load is "
+        "started again after the next change (needs typhoon[autoreload])",
     )
 
 
@@ -349,7 +353,12 @@ def _run_command(args: argparse.Namespace) -> int:
             _optional(module, "--processes", None)
             for module in ("typhoon.netutil", "typhoon.process", "typhoon.httpserver")
         )
-    app = load_app(args.app)
+    try:
+        app = load_app(args.app)
+    except Exception as exc:
+        if reloader is None or not _fixable(exc):
+            raise
+        return _wait_for_fix(reloader, args.app, exc)
     listen = getattr(app, "listen", None)
     if not callable(listen):
         raise ConfigurationError(
@@ -377,6 +386,9 @@ def _run_command(args: argparse.Namespace) -> int:
                 drain_timeout=args.drain_timeout,
             )
         )
+        if reloader is not None:
+            # A change stopped the loop: the program restarts now that it is closed.
+            reloader.finish_restart()
         return 0
     # Tornado's multi-process recipe: bind in the parent, fork, serve the inherited sockets.
     netutil, process, httpserver = workers
@@ -412,6 +424,43 @@ def _run_command(args: argparse.Namespace) -> int:
 
     asyncio.run(_serve(app, start, where, None, parent=parent, drain_timeout=args.drain_timeout))
     return 0
+
+
+def _fixable(exc: Exception) -> bool:
+    """Whether editing the application can cure this failure to load it.
+
+    Anything raised while its module runs can (a ``SyntaxError``, a failing import
+    inside it), and so can a missing attribute; a malformed ``MODULE:APP`` or a
+    module that does not exist is a mistake on the command line.
+    """
+    if isinstance(exc, ConfigurationError):
+        return isinstance(exc.__cause__, AttributeError)
+    return True
+
+
+def _wait_for_fix(reloader: ModuleType, spec: str, exc: Exception) -> int:
+    """``--reload`` with an application that fails to load: say why, wait for an edit.
+
+    As ``python -m typhoon_autoreload`` would: the files the failure went through and
+    every imported module are watched, and the first change starts the command again.
+    """
+    _say(f"error: cannot load {spec}: {_one_line(exc)}; waiting for a file to change")
+    reloader.watch_exception(exc)
+    reloader.wait()
+    return 1  # not reached: wait() starts the program again in place of this one
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, with the place it was raised when that is not said."""
+    if isinstance(exc, ConfigurationError):
+        return str(exc)
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not isinstance(exc, SyntaxError) and frames:
+        # A SyntaxError's message already ends with "(file, line N)".
+        text += f" ({frames[-1].filename}, line {frames[-1].lineno})"
+    return text
 
 
 def _wait_for_children() -> None:
@@ -508,16 +557,30 @@ async def _serve_until(
     plugin_manager: PluginManager | None,
     drain_timeout: float,
 ) -> None:
-    """Run the plugins' startup, serve until ``stop`` is set, then stop and shut down."""
+    """Run the plugins' startup, serve until ``stop`` is set, then stop and shut down.
+
+    With ``reloader``, a change of a watched file also sets ``stop``: the program then
+    restarts once the event loop has ended (see ``_run_command``).
+    """
+    restarting = False
+
+    def restart() -> None:
+        nonlocal restarting
+        restarting = True
+        stop.set()
+
     if plugin_manager is not None:
         await plugin_manager.run_startup(app)
     try:
         server = start()
         if reloader is not None:
             reloader.watch_application(app)
+            reloader.restart_after_loop(restart)
         _say(f"serving on {where} (press Ctrl+C to stop)")
         await stop.wait()
-        _say("stopping")
+        _say("restarting" if restarting else "stopping")
+        if restarting:
+            drain_timeout = min(drain_timeout, _RELOAD_DRAIN_TIMEOUT)
         shutdown = getattr(server, "shutdown", None)
         if callable(shutdown):
             # HTTPServer: stop accepting, let requests in progress finish, then close.
@@ -535,7 +598,12 @@ async def _serve_until(
                 await result
     finally:
         if plugin_manager is not None:
-            await plugin_manager.run_shutdown(app)
+            try:
+                await plugin_manager.run_shutdown(app)
+            except PluginError as exc:
+                if not restarting:
+                    raise
+                _say(f"error: {exc}")  # a broken shutdown hook does not stop the restart
 
 
 @contextlib.contextmanager

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 __all__ = [
     "add_reload_hook",
+    "finish_restart",
     "forget_application",
     "main",
+    "restart_after_loop",
     "start",
     "wait",
     "watch",
     "watch_application",
+    "watch_exception",
 ]
 
 import os
@@ -103,3 +106,38 @@ def forget_application(app: Any) -> None:
     called.
     """
     RELOADER.forget_application(app)
+
+
+def watch_exception(exc: BaseException) -> None:
+    """Watch the files the failure ``exc`` went through, so that fixing them restarts.
+
+    For a program that could not start (a ``SyntaxError`` or another exception while
+    importing it) and now waits with :func:`wait`: the module whose import failed is
+    not among the imported modules, so its file is watched only through this. Adds
+    the file named by a ``SyntaxError`` and the files of the traceback, following the
+    exception's causes.
+    """
+    RELOADER.watch_exception(exc)
+
+
+def restart_after_loop(stop: Callable[[], object]) -> None:
+    """Let the restart wait until the caller's running event loop has ended.
+
+    For code that owns the event loop (``typhoon run --reload`` does this): the
+    restart then comes after the loop is closed, instead of from inside it. Call it
+    on that loop. On a change, once the ``autoreload_before_reload`` hooks have run,
+    ``stop()`` is called on the loop; the caller stops serving, shuts its application
+    down, lets the loop end (``asyncio.run`` cancels the remaining tasks and closes
+    it) and then calls :func:`finish_restart`.
+    """
+    RELOADER.restart_after_loop(stop)
+
+
+def finish_restart() -> bool:
+    """After the loop of :func:`restart_after_loop` has ended: restart if it was asked.
+
+    Runs the reload hooks and starts the program again, so it returns only when no
+    restart is waiting (False: the loop ended for another reason, such as Ctrl+C), or
+    when the process is not replaced (True: ``restart`` was swapped out, in tests).
+    """
+    return RELOADER.finish_restart()

@@ -11,9 +11,17 @@ When one changes, the restart runs on the event loop the reloader was started fr
 1. every watched application's plugins get ``autoreload_before_reload``;
 2. every watched application is shut down (its servers stop, so their listening sockets
    close; its plugins' ``shutdown`` hooks run);
-3. the loop's asynchronous generators are finalised;
+3. the loop's asynchronous generators are finalised and its default executor is shut
+   down (work in progress there finishes, its threads end);
 4. the hooks given to :meth:`Reloader.add_reload_hook` run;
 5. the program is started again in place of this one (``_process.replace_process``).
+
+A running loop cannot be closed, so the loop's remaining tasks are not run to their end
+in that sequence. Code that owns the loop's whole life (``typhoon run --reload``) does
+better: it registers with :meth:`Reloader.restart_after_loop`, and after step 1 the
+reloader asks it to stop instead. It stops serving and lets its loop end (remaining
+tasks cancelled, generators and executor shut down, the loop closed), then calls
+:meth:`Reloader.finish_restart`, which carries out steps 4 and 5.
 
 Without a running event loop (a program blocked in :meth:`Reloader.wait`, or one that
 never ran a loop), steps 4 and 5 run in the thread that waits, or the watcher's thread.
@@ -29,6 +37,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +95,10 @@ class Reloader:
         self._changed_paths: list[str] = []
         self._module_paths: dict[str, list[str]] = {}
         self._restart_task: asyncio.Task[None] | None = None
+        # The owner of the loop, asked to stop it for a restart (restart_after_loop),
+        # and the changed paths of a restart waiting for that loop to end.
+        self._stop_loop: Callable[[], object] | None = None
+        self._pending: list[str] | None = None
         #: Called instead of replacing the process (tests and embedding code).
         self.restart: Callable[[], object] = replace_process
         #: Watched files modified after this time but before the watch began count as
@@ -144,6 +157,26 @@ class Reloader:
             if self._watcher is not None:
                 self._watcher.refresh()
 
+    def watch_exception(self, exc: BaseException) -> None:
+        """Watch the files ``exc`` went through, including those whose import failed.
+
+        A module that fails to import is not in ``sys.modules``, so it is not watched
+        as an imported module: this adds the files of the traceback's frames and the
+        file a ``SyntaxError`` names, following the chain of causes.
+        """
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        files: list[str] = []
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            files += [frame.filename for frame in traceback.extract_tb(current.__traceback__)]
+            if isinstance(current, SyntaxError) and current.filename:
+                files.append(current.filename)
+            current = current.__cause__ or current.__context__
+        for filename in files:
+            if os.path.isfile(filename):
+                self.watch(filename)
+
     def forget_application(self, app: Any) -> None:
         """Stop watching ``app``; watching ends when nothing else asked for it."""
         with self._lock:
@@ -176,6 +209,36 @@ class Reloader:
             files |= entry.files
             trees |= entry.trees
         return Targets(frozenset(files), frozenset(trees))
+
+    # --- restarting after the event loop ends ---------------------------------------------
+
+    def restart_after_loop(self, stop: Callable[[], object]) -> None:
+        """Restart only once the running event loop has ended, by its owner's hand.
+
+        For code that runs the event loop and can close it (``asyncio.run``), so that
+        the restart comes after the loop is closed. On a change, once the
+        ``autoreload_before_reload`` hooks have run, ``stop()`` is called on the loop
+        instead of restarting there. The owner then stops serving, shuts its
+        application down, lets the loop end, and calls :meth:`finish_restart`.
+        """
+        with self._lock:
+            self._stop_loop = stop
+            self._bind_loop()
+
+    def finish_restart(self) -> bool:
+        """Restart now if a change stopped the loop (see :meth:`restart_after_loop`).
+
+        Returns False, and forgets the owner, when no restart is waiting. Otherwise the
+        reload hooks run and the program is started again (so this does not return,
+        unless :attr:`restart` was replaced, when it returns True).
+        """
+        with self._lock:
+            paths, self._pending = self._pending, None
+            self._stop_loop = None
+        if paths is None:
+            return False
+        self._restart_now(paths)
+        return True
 
     # --- waiting --------------------------------------------------------------------------
 
@@ -246,6 +309,22 @@ class Reloader:
 
     async def _restart_on_loop(self, paths: list[str]) -> None:
         apps = [entry.app for entry in self._apps]
+        await self._before_reload(apps)
+        stop_loop = self._stop_loop
+        if stop_loop is not None:
+            # The loop's owner shuts down, closes the loop, then calls finish_restart().
+            self._pending = paths
+            try:
+                stop_loop()
+            except Exception:
+                self._pending = None
+                gen_log.error("stopping the event loop before restarting failed", exc_info=True)
+            else:
+                return
+        await self._shutdown_on_loop(apps)
+        self._restart_now(paths)
+
+    async def _before_reload(self, apps: list[Any]) -> None:
         for app in apps:
             manager = getattr(app, "plugin_manager", None)
             if manager is None or not _has_spec(manager, "autoreload_before_reload"):
@@ -254,6 +333,9 @@ class Reloader:
                 await manager.acall_each("autoreload_before_reload", app=app)
             except Exception:
                 gen_log.error("autoreload_before_reload hook failed", exc_info=True)
+
+    async def _shutdown_on_loop(self, apps: list[Any]) -> None:
+        """Stop the applications and release what the running loop can let go of."""
         for app in apps:
             shutdown = getattr(app, "shutdown", None)
             if shutdown is None:
@@ -264,11 +346,19 @@ class Reloader:
                 gen_log.error(
                     "shutting the application down before restarting failed", exc_info=True
                 )
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(asyncio.get_running_loop().shutdown_asyncgens(), 1.0)
+            await asyncio.wait_for(loop.shutdown_asyncgens(), 1.0)
         except Exception:
             gen_log.error("finalising async generators before restarting failed", exc_info=True)
-        self._restart_now(paths)
+        try:
+            # Work handed to run_in_executor(None, ...) finishes instead of being cut
+            # off mid-way by the restart.
+            await asyncio.wait_for(loop.shutdown_default_executor(), SHUTDOWN_TIMEOUT)
+        except Exception:
+            gen_log.error(
+                "shutting down the default executor before restarting failed", exc_info=True
+            )
 
     def _restart_now(self, paths: list[str]) -> None:
         _discard_bytecode(paths)
@@ -304,6 +394,8 @@ class Reloader:
             self._watcher = None
             self._restart_task = None
             self._loop = None
+            self._stop_loop = None
+            self._pending = None
 
 
 def _has_spec(manager: Any, name: str) -> bool:

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ending = "normally" if succeeded else f"with status {exc.code!r}"
     except Exception as exc:
         traceback.print_exc()
-        _watch_traceback(exc)
+        RELOADER.watch_exception(exc)
         ending = "with an uncaught exception"
     else:
         succeeded, ending = True, "normally"
@@ -104,18 +104,3 @@ def _run_module(module: str, args: list[str]) -> None:
     if spec is not None and spec.origin and os.path.exists(spec.origin):
         RELOADER.watch(spec.origin)
     runpy.run_module(module, run_name="__main__", alter_sys=True)
-
-
-def _watch_traceback(exc: BaseException) -> None:
-    """Watch the files the failure went through, even those whose import failed."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for frame in traceback.extract_tb(current.__traceback__):
-            if os.path.isfile(frame.filename):
-                RELOADER.watch(frame.filename)
-        filename = current.filename if isinstance(current, SyntaxError) else None
-        if filename and os.path.isfile(filename):
-            RELOADER.watch(filename)
-        current = current.__cause__ or current.__context__

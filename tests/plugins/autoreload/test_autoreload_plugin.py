@@ -296,6 +296,95 @@ async def test_start_restarts_on_the_running_loop(
     assert log == ["restart"]
 
 
+async def test_work_in_the_default_executor_finishes_before_the_restart(
+    reloader: Reloader, log: list[str], tmp_path: Path
+) -> None:
+    watched = tmp_path / "settings.cfg"
+    shut_down = threading.Event()
+
+    def slow_job() -> None:
+        # Still running when the application has shut down: the restart waits for it.
+        shut_down.wait(DEADLINE)
+        time.sleep(0.2)
+        log.append("executor job done")
+
+    class Submitter:
+        @hookimpl
+        def autoreload_before_reload(self, app: Any) -> None:
+            asyncio.get_running_loop().run_in_executor(None, slow_job)
+
+        @hookimpl
+        def shutdown(self, app: Any) -> None:
+            log.append("shutdown")
+            shut_down.set()
+
+    typhoon_autoreload.add_reload_hook(lambda: log.append("reload-hook"))
+    app = make_app(autoreload=True, autoreload_paths=[str(watched)], plugins=[Submitter()])
+    await app.startup()
+    watched.write_text("changed")
+    await wait_for(restarts(reloader).done)
+    assert log == ["shutdown", "executor job done", "reload-hook", "restart"]
+
+
+async def test_an_owner_of_the_loop_stops_it_and_restarts_afterwards(
+    reloader: Reloader, log: list[str], tmp_path: Path
+) -> None:
+    watched = tmp_path / "settings.cfg"
+    stopped = asyncio.Event()
+
+    class Recorder:
+        @hookimpl
+        def autoreload_before_reload(self, app: Any) -> None:
+            log.append("before-reload")
+
+        @hookimpl
+        def shutdown(self, app: Any) -> None:
+            log.append("shutdown")
+
+    def stop() -> None:
+        log.append("stop")
+        assert threading.current_thread() is threading.main_thread()
+        stopped.set()
+
+    typhoon_autoreload.add_reload_hook(lambda: log.append("reload-hook"))
+    app = make_app(autoreload=True, autoreload_paths=[str(watched)], plugins=[Recorder()])
+    await app.startup()
+    typhoon_autoreload.restart_after_loop(stop)
+    watched.write_text("changed")
+    await asyncio.wait_for(stopped.wait(), DEADLINE)
+    await asyncio.sleep(0.05)
+    # The reloader left the shutdown and the restart to the owner of the loop.
+    assert log == ["before-reload", "stop"]
+    await app.shutdown()
+    assert typhoon_autoreload.finish_restart() is True
+    assert log == ["before-reload", "stop", "shutdown", "reload-hook", "restart"]
+    assert typhoon_autoreload.finish_restart() is False  # nothing is waiting any more
+
+
+async def test_finish_restart_without_a_change_does_nothing(
+    reloader: Reloader, log: list[str]
+) -> None:
+    typhoon_autoreload.restart_after_loop(lambda: log.append("stop"))
+    assert typhoon_autoreload.finish_restart() is False
+    assert log == []
+
+
+def test_watch_exception_watches_the_files_a_failure_went_through(
+    reloader: Reloader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_syntax_mod.py").write_text("def broken(:\n")
+    (tmp_path / "importer_mod.py").write_text("import broken_syntax_mod\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SyntaxError) as caught:
+        importlib.import_module("importer_mod")
+    assert "importer_mod" not in sys.modules
+    typhoon_autoreload.watch_exception(caught.value)
+    files = reloader.targets().files
+    assert str(tmp_path / "broken_syntax_mod.py") in files  # named by the SyntaxError
+    assert str(tmp_path / "importer_mod.py") in files  # a frame of the traceback
+    assert os.path.abspath(__file__) in files
+
+
 def test_wait_restarts_from_the_waiting_thread(
     reloader: Reloader, log: list[str], tmp_path: Path
 ) -> None:

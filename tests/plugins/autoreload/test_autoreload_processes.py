@@ -283,6 +283,129 @@ def test_typhoon_run_reload_restarts_on_module_and_template_changes(tmp_path: Pa
         program.stop()
 
 
+LOOPAPP = """\
+import asyncio
+import os
+import time
+
+import typhoon_autoreload
+from typhoon import hookimpl, web
+
+import handlers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def record(event):
+    with open(os.path.join(HERE, "events.log"), "a", encoding="utf-8") as file:
+        file.write(f"{event} {os.getpid()}\\n")
+
+
+class LoopUser:
+    loop = None
+
+    @hookimpl
+    def startup(self, app):
+        LoopUser.loop = asyncio.get_running_loop()
+        self.idler = LoopUser.loop.create_task(self.idle())
+
+    async def idle(self):
+        try:
+            await asyncio.Event().wait()
+        finally:
+            record("task-finally")
+
+    @hookimpl
+    def autoreload_before_reload(self, app):
+        record("before-reload")
+        LoopUser.loop.run_in_executor(None, self.slow_job)
+
+    def slow_job(self):
+        time.sleep(0.5)
+        record("executor-done")
+
+    @hookimpl
+    def shutdown(self, app):
+        record("shutdown")
+
+
+def reload_hook():
+    record(f"reload-hook:loop-closed={LoopUser.loop.is_closed()}")
+
+
+typhoon_autoreload.add_reload_hook(reload_hook)
+app = web.Application(handlers.rules(), plugins=[LoopUser()])
+"""
+
+
+def test_typhoon_run_reload_restarts_after_its_event_loop_is_closed(tmp_path: Path) -> None:
+    make_app(tmp_path)
+    write(tmp_path / "loopapp.py", LOOPAPP)
+    port = free_port()
+    argv = [python(), "-m", "typhoon", "run", "--reload", "--port", str(port), "loopapp:app"]
+    program = Program(argv, tmp_path, port, ENV)
+    try:
+        program.wait_for_body("/", "v1")
+        write(tmp_path / "handlers.py", HANDLERS.format(version="v2"))
+        program.wait_for_body("/", "v2")
+        recorded = [event for event, _pid in events(tmp_path)]
+        # The loop ran to its end before the restart: the task left on it was
+        # cancelled, the executor's work finished, the loop was closed.
+        assert recorded[0] == "before-reload", (recorded, program.output())
+        assert recorded[-1] == "reload-hook:loop-closed=True", (recorded, program.output())
+        assert sorted(recorded[1:-1]) == ["executor-done", "shutdown", "task-finally"]
+        assert {pid for _event, pid in events(tmp_path)} == {program.pid}
+        assert "typhoon: restarting" in program.output()
+    finally:
+        program.stop()
+
+
+def test_typhoon_run_reload_waits_for_a_broken_application_to_be_fixed(tmp_path: Path) -> None:
+    make_app(tmp_path)
+    write(tmp_path / "appmod.py", "from typhoon import web\napp = web.Application([]\n")
+    port = free_port()
+    argv = [python(), "-m", "typhoon", "run", "--reload", "--port", str(port), "appmod:app"]
+    program = Program(argv, tmp_path, port, ENV)
+    try:
+        waiting = "; waiting for a file to change"
+        program.wait_for_output(waiting)
+        assert "typhoon: error: cannot load appmod:app: SyntaxError: " in program.output()
+        assert program.get("/") is None
+        program.check_alive()
+
+        write(tmp_path / "appmod.py", APPMOD)
+        program.wait_for_body("/", "v1")
+
+        # An edit that breaks the application while it serves: the restarted program
+        # waits again, then serves the fixed code.
+        broken = HANDLERS.format(version="v2") + "\nraise RuntimeError('half-edited')\n"
+        write(tmp_path / "handlers.py", broken)
+        program.wait_for_output(waiting, count=2)
+        assert "cannot load appmod:app: RuntimeError: half-edited (" in program.output()
+        assert program.get("/") is None
+
+        write(tmp_path / "handlers.py", HANDLERS.format(version="v3"))
+        program.wait_for_body("/", "v3")
+        program.check_alive()
+        assert "Traceback" not in program.output()
+        assert program.interrupt() == 0
+    finally:
+        program.stop()
+
+
+def test_typhoon_run_reload_does_not_wait_for_a_module_that_does_not_exist(
+    tmp_path: Path,
+) -> None:
+    argv = [python(), "-m", "typhoon", "run", "--reload", "no_such_module_here:app"]
+    program = Program(argv, tmp_path, free_port(), ENV)
+    try:
+        assert program.process.wait(60) == 1
+        assert "typhoon: error: cannot import module 'no_such_module_here'" in program.output()
+        assert "waiting" not in program.output()
+    finally:
+        program.stop()
+
+
 def test_typhoon_run_refuses_processes_for_an_application_with_autoreload(
     tmp_path: Path,
 ) -> None:
