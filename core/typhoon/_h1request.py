@@ -126,11 +126,12 @@ class WireRequestConnection(HTTP1Connection):
             # application's headers object is left as it was.
             headers = headers.copy()
             headers["Connection"] = "close"
-        data = wire._proto.send_response(
+        data = wire._proto._respond(
             start_line.code,  # type: ignore[union-attr]
             headers,
-            reason=start_line.reason or None,  # type: ignore[union-attr]
-            body=b"" if self._head or chunk is None else chunk,
+            start_line.reason or None,  # type: ignore[union-attr]
+            b"" if self._head or chunk is None else chunk,
+            False,
         )
         if wire._in_loop and not wire._write_paused:
             # The common case: answered while its request is dispatched.
@@ -169,7 +170,7 @@ class WireRequestConnection(HTTP1Connection):
             return closed_future()
         proto = wire._proto
         self._close_callback = None
-        if proto.our_state is _SWITCHED:
+        if proto._our_state is _SWITCHED:
             # A 101 (or a 2xx to CONNECT) has no body to end; detach comes next.
             self._finished = True
             return wire._settings.done
@@ -182,7 +183,7 @@ class WireRequestConnection(HTTP1Connection):
             future = wire._send(data)
         self._finished = True
         wire._parked = False
-        if proto.our_state is _MUST_CLOSE:
+        if proto._our_state is _MUST_CLOSE:
             # Not reusable: the client asked to close, or its body was not read to the
             # end (the rest is never read, so the delegate will not get it).
             wire._msg_open = False

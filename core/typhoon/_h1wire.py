@@ -380,7 +380,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                 kind = type(event)
                 if kind is tuple:
                     # A new request: a request connection and a delegate for it.
-                    method, target, version, headers = event[:4]  # type: ignore[index]
+                    method, target, version, headers, _, _, _ = event  # type: ignore[misc]
                     settings = self._settings
                     req = WireRequestConnection(self, method == "HEAD")
                     self._req = req

@@ -135,6 +135,9 @@ _REQUEST_PRIMER: Final = b"POST / HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chun
 #: A request head as ``_next_head`` returns it: the arguments of :class:`Request`.
 RequestHead = tuple[str, str, str, HTTPHeaders, bool, bool, bool]
 
+#: Methods whose responses never carry content framed by Content-Length.
+_BODYLESS_METHODS: Final = frozenset(("HEAD", "CONNECT"))
+
 _V11_TAIL: Final = b" HTTP/1.1\r\n"
 _V10_TAIL: Final = b" HTTP/1.0\r\n"
 _object_new = object.__new__
@@ -240,28 +243,26 @@ class HTTP1ServerProtocol(HTTP1Base):
         # The hot path, written out here: the next request head.
         buf = self._buf
         if self._head_begun:
+            mark = self._mark
+            fed = self._fed
             end = buf.find(b"\r\n\r\n", self._scan)
         else:
-            pos = self._pos
-            if pos >= len(buf):
+            mark = fed = self._pos
+            if mark >= len(buf):
                 # Nothing buffered: wait for more (or notice the end of the connection).
                 return self._next_request_slow() if self._eof else NEED_DATA
-            if buf[pos] == 13:
+            if buf[mark] == 13:
                 # Empty lines before the request: the general path.
                 return self._next_request_slow()
-            self._head_begun = True
-            self._mark = self._fed = self._scan = pos
-            end = buf.find(b"\r\n\r\n", pos)
-        if end < 0:
-            return self._next_request_slow()
+            end = buf.find(b"\r\n\r\n", mark)
         head_end = end + 4
-        mark = self._mark
-        if head_end - mark > self._max_header_size:
+        if end < 0 or head_end - mark > self._max_header_size:
+            # Incomplete, or over the limit: the general path (which keeps the positions
+            # the fast path only holds in locals).
             return self._next_request_slow()
         parser = self._parser
         if parser is None:
             parser = self._parser = HttpRequestParser(self._head_sink)
-        fed = self._fed
         try:
             if fed == 0 and head_end == len(buf) and type(buf) is bytes:
                 parser.feed_data(buf)
@@ -271,8 +272,11 @@ class HTTP1ServerProtocol(HTTP1Base):
         except HttpParserUpgrade:
             upgrade = True
         except HttpParserError as exc:
+            self._mark = mark
             raise self._parse_error(exc) from exc
-        self._pos = self._fed = head_end
+        self._pos = head_end
+        # The head is consumed; until the next one begins, these describe nothing.
+        self._head_begun = False
         sink = self._head_sink
         urls = sink.urls
         url = urls[0] if len(urls) == 1 else b"".join(urls)
@@ -287,6 +291,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         elif tail == _V10_TAIL:
             version = HTTP10
         else:
+            self._mark = mark
             raise self._bad_request_line(version_at)
         if version_at + 9 - mark > self._max_start_line:
             raise self._fail("request line too long", 414)
@@ -441,6 +446,17 @@ class HTTP1ServerProtocol(HTTP1Base):
         Raises:
             HTTPOutputError: the response is not allowed now or is malformed.
         """
+        return self._respond(status_code, headers, reason, body, end)
+
+    def _respond(
+        self,
+        status_code: int,
+        headers: HTTPHeaders | Iterable[tuple[str, str]] | None,
+        reason: str | None,
+        body: bytes,
+        end: bool,
+    ) -> bytes:
+        """:meth:`send_response` with positional arguments (the server's hot path)."""
         if self._our_state is not IDLE:
             raise HTTPOutputError("a response was already started")
         their = self._their_state
@@ -461,6 +477,76 @@ class HTTP1ServerProtocol(HTTP1Base):
         if status_code < 200:
             return self._send_informational(status_code, lines, body, end)
         self._waiting_continue = False
+        cl = fields.get("Content-Length")
+        if (
+            cl is not None
+            and their is DONE
+            and self._keep_alive
+            and self._req_version is HTTP11
+            and len(cl) == 1
+            and "Connection" not in fields
+            and "Transfer-Encoding" not in fields
+            and status_code != 204
+            and status_code != 304
+            and self._req_method not in _BODYLESS_METHODS
+            and cl[0].isdigit()
+            and cl[0].isascii()
+        ):
+            # The usual response: a declared length on a persistent HTTP/1.1 connection,
+            # none of the special cases the general framing below deals with.
+            mode = LENGTH
+            length = int(cl[0])
+            keep_alive = True
+        else:
+            framing = self._response_framing(status_code, their, fields, lines, body, end)
+            if framing is None:
+                # A 2xx to CONNECT: the head is the whole response.
+                return encode_head(lines)
+            mode, length, keep_alive = framing
+        append("\r\n")
+        if mode == LENGTH:
+            remaining = length - len(body)
+            if remaining < 0:
+                raise HTTPOutputError("tried to write more data than Content-Length")
+            if end and remaining:
+                raise HTTPOutputError(f"tried to write {remaining} bytes less than Content-Length")
+            try:
+                head = "".join(lines).encode("latin-1")
+            except UnicodeEncodeError:
+                head = encode_head(lines)
+            if body:
+                head += body
+        else:
+            remaining = 0
+            head = encode_head(lines)
+            if body:
+                head += self._frame_as(mode, body)
+            if end and mode == CHUNKED:
+                head += b"0\r\n\r\n"
+        self._keep_alive = keep_alive
+        self._send_mode = mode
+        self._send_remaining = remaining
+        if end:
+            self._finish_ours()
+        else:
+            self._our_state = SEND_BODY
+        return head
+
+    def _response_framing(
+        self,
+        status_code: int,
+        their: State,
+        fields: dict[str, list[str]],
+        lines: list[str],
+        body: bytes,
+        end: bool,
+    ) -> tuple[int, int, bool] | None:
+        """Framing of a final response: (mode, length, keep-alive); None for a tunnel.
+
+        Adds the framing and persistence fields the response needs to ``lines``.
+        RFC 9112, sections 6 and 9.3.
+        """
+        append = lines.append
         method = self._req_method
         keep_alive = self._keep_alive
         chunked_ok = self._req_version is HTTP11
@@ -498,7 +584,7 @@ class HTTP1ServerProtocol(HTTP1Base):
                 append("Connection: close\r\n")
             append("\r\n")
             self._our_state = self._their_state = SWITCHED
-            return encode_head(lines)
+            return None
         elif te is None:
             if cl is None:
                 if end:
@@ -525,34 +611,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         elif not chunked_ok and "keep-alive" not in options:
             # RFC 9112, section 9.3: an HTTP/1.0 client keeps the connection only if told.
             append("Connection: keep-alive\r\n")
-        append("\r\n")
-        if mode == LENGTH:
-            remaining = length - len(body)
-            if remaining < 0:
-                raise HTTPOutputError("tried to write more data than Content-Length")
-            if end and remaining:
-                raise HTTPOutputError(f"tried to write {remaining} bytes less than Content-Length")
-            try:
-                head = "".join(lines).encode("latin-1")
-            except UnicodeEncodeError:
-                head = encode_head(lines)
-            if body:
-                head += body
-        else:
-            remaining = 0
-            head = encode_head(lines)
-            if body:
-                head += self._frame_as(mode, body)
-            if end and mode == CHUNKED:
-                head += b"0\r\n\r\n"
-        self._keep_alive = keep_alive
-        self._send_mode = mode
-        self._send_remaining = remaining
-        if end:
-            self._finish_ours()
-        else:
-            self._our_state = SEND_BODY
-        return head
+        return mode, length, keep_alive
 
     def _frame_as(self, mode: int, data: bytes) -> bytes:
         self._send_mode = mode
@@ -602,7 +661,6 @@ class HTTP1ServerProtocol(HTTP1Base):
         if self._keep_alive and self._their_state is DONE:
             # Both messages complete: the next exchange starts (_start_next_cycle).
             self._their_state = self._our_state = IDLE
-            self._head_begun = False
             self._max_body_size = self._default_max_body_size
             if self._pos >= len(self._buf):
                 # Drop the consumed bytes: an idle connection holds none.
@@ -627,6 +685,5 @@ class HTTP1ServerProtocol(HTTP1Base):
         # Both messages are complete and the connection stays open. (The request's
         # method, version and upgrade flag are set again by the next request head.)
         self._their_state = self._our_state = IDLE
-        self._head_begun = False
         self._max_body_size = self._default_max_body_size
         self._release()
