@@ -15,10 +15,13 @@ can:
 * Routes are plain tuples ``(handler_class, initialize_kwargs, path_args,
   path_kwargs)``; the common rule (a path pattern leading to a handler class) is
   matched inline, other rules through the generic ``Matcher`` protocol.
-* The handler's ``_execute`` coroutine is started directly in a copy of the current
-  context (:func:`run_eagerly`). A handler that never waits finishes without the event
-  loop scheduling anything; one that waits continues in a task created at that point,
-  in the same context.
+* The handler runs in a copy of the current context. When nothing has to be awaited
+  before its verb method (no ``async`` ``prepare`` or user lookup, no plugin hook to
+  await, no streamed body), it runs as plain calls (``RequestHandler._run``), and only
+  what the handler returns to be awaited becomes a coroutine. Otherwise the handler's
+  ``_execute`` coroutine is started directly (:func:`run_eagerly`). Either way, a
+  handler that never waits finishes without the event loop scheduling anything; one
+  that waits continues in a task created at that point, in the same context.
 """
 
 from __future__ import annotations
@@ -160,13 +163,17 @@ async def _continue(continuation: _Continuation) -> Any:
     return await continuation
 
 
-def run_eagerly(running: set[asyncio.Task[Any]], coro: Any) -> asyncio.Task[Any] | None:
-    """Start ``coro`` now, in a copy of the current context; make a task only if it waits.
+def run_eagerly(
+    running: set[asyncio.Task[Any]], coro: Any, context: contextvars.Context | None = None
+) -> asyncio.Task[Any] | None:
+    """Start ``coro`` now, in ``context`` (default: a copy of the current context); make a
+    task only if it waits.
 
     The task is kept in ``running`` until it ends. Returns the task, or ``None`` when
     the coroutine finished without waiting.
     """
-    context = contextvars.copy_context()
+    if context is None:
+        context = contextvars.copy_context()
     try:
         pending = context.run(coro.send, None)
     except StopIteration:
@@ -349,7 +356,12 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             if static_class is not None:
                 static_class.reset()
         try:
-            handler = self.handler = self.handler_class(application, request, **self.handler_kwargs)
+            handler_kwargs = self.handler_kwargs
+            if handler_kwargs:
+                handler = self.handler_class(application, request, **handler_kwargs)
+            else:
+                handler = self.handler_class(application, request)
+            self.handler = handler
         except Exception:
             app_log.error(
                 "Uncaught exception creating %s for %r",
@@ -361,6 +373,14 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             return None
         factories = application.transforms
         transforms = [factory(request) for factory in factories] if factories else ()
+        if handler._info.runs_inline and not application._hooks.awaits_early:
+            # Nothing must be awaited before the verb method: plain calls, in the
+            # request's own context; a coroutine only for what is left to await.
+            context = contextvars.copy_context()
+            rest = context.run(handler._run, transforms, self.path_args, self.path_kwargs)
+            if rest is not None:
+                run_eagerly(application._running, rest, context)
+            return None
         prepared: asyncio.Future[None] | None = None
         if self.stream_request_body:
             loop = asyncio.get_running_loop()

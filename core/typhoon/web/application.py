@@ -62,6 +62,7 @@ class _HookFlags:
         "request_finished_async",
         "resolve_current_user_async",
         "resolve_current_user_sync",
+        "awaits_early",
     )
 
     def __init__(self, manager: PluginManager | None = None) -> None:
@@ -85,6 +86,11 @@ class _HookFlags:
         self.resolve_current_user_sync = user_hook and not user_async
         #: Resolved before ``prepare`` because some implementation must be awaited.
         self.resolve_current_user_async = user_hook and user_async
+        #: A hook must be awaited before a handler's verb method, or may handle its
+        #: errors: handlers run as the ``_execute`` coroutine (not ``_run``).
+        self.awaits_early = (
+            self.prepare_request or self.handle_exception or self.resolve_current_user_async
+        )
 
 
 def _is_async(function: Any) -> bool:

@@ -1,9 +1,9 @@
 """RequestHandler: one object per request, from routing to the last byte of the response.
 
 Layer 5 (web). Imports ``typhoon.httputil``, ``typhoon.concurrent``, ``typhoon.errors``,
-``typhoon.escape``, ``typhoon.iostream`` (its closed-stream error), ``typhoon.log``,
-``typhoon.web.context`` and the handler mixins (``rendering``, ``identity``, ``xsrf``,
-``cookies``, ``arguments``); the ``Application`` type is named for the checker only.
+``typhoon.iostream`` (its closed-stream error), ``typhoon.log``, ``typhoon.web.context``
+and the handler mixins (``_output``, ``rendering``, ``identity``, ``xsrf``, ``cookies``,
+``arguments``); the ``Application`` type is named for the checker only.
 
 The lifecycle of a request (:meth:`RequestHandler._execute`): ``initialize(**kwargs)``
 (from the URL rule), ``set_default_headers()``, method check, path arguments decoded,
@@ -12,16 +12,16 @@ needs awaiting, ``prepare()``, the plugins' ``prepare_request``, the verb method
 (``get``, ``post``, ...), then ``finish()`` unless the handler finished itself or turned
 auto-finish off (``detach``, streaming). Every exception ends in :meth:`send_error`, so
 the client always gets a response; ``on_finish()`` runs once the response is complete.
-
-Output is buffered by :meth:`write` and sent by :meth:`flush` (headers on the first
-call) or :meth:`finish`. A finished GET or HEAD with status 200 gets an ``Etag`` and an
-automatic ``304 Not Modified`` when it matches ``If-None-Match`` (RFC 9110, section
-13.1.2).
+The response itself (status, headers, ``write``, ``flush``, ``finish``, entity tags) is
+built by the methods of :class:`typhoon.web._output.OutputMixin`.
 
 Performance notes: a handler builds nothing it may not use. The response headers start
-as a copy of a template rebuilt once per second (for ``Date``), the template namespace,
-UI helpers, locale and cookies are built on first use, and per-class facts (which verbs
-exist, whether connection-close callbacks are needed) are computed once per class.
+as a new table whose ``Date`` is formatted once per second, the template namespace, UI
+helpers, locale and cookies are built on first use, and per-class facts (which verbs
+exist, which hooks are overridden, whether anything may need awaiting before the verb
+method) are computed once per class. When nothing before the verb method can need
+awaiting, the request runs as plain calls (:meth:`RequestHandler._run`), and a
+coroutine is made only for what the handler returns to be awaited.
 """
 
 from __future__ import annotations
@@ -29,25 +29,18 @@ from __future__ import annotations
 __all__ = ["HeaderTemplate", "RequestHandler", "forget_class_info"]
 
 import asyncio
-import datetime
-import hashlib
-import http.client
 import inspect
-import re
-import time
 import traceback
 import types
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import typhoon
 from typhoon import httputil
 from typhoon.concurrent import convert_yielded, future_set_result_unless_cancelled
 from typhoon.errors import ConfigurationError, Finish, HTTPError, PluginError
-from typhoon.escape import utf8
 from typhoon.iostream import StreamClosedError
 from typhoon.log import app_log, gen_log
-from typhoon.web._encode import etag_of, json_body
+from typhoon.web._output import HeaderTemplate, OutputMixin
 from typhoon.web.context import _current_handler
 from typhoon.web.rendering import RenderingMixin
 from typhoon.web.xsrf import SAFE_METHODS, XsrfMixin
@@ -55,52 +48,11 @@ from typhoon.web.xsrf import SAFE_METHODS, XsrfMixin
 if TYPE_CHECKING:
     from typhoon.web.application import Application
 
-_SERVER_HEADER = f"TyphoonServer/{typhoon.version}"
-
-# Header values must not carry control characters: CR and LF would end the line
-# (response splitting, RFC 9112 section 2.2), the others confuse intermediaries.
-_INVALID_HEADER_CHAR_RE = re.compile(r"[\x00-\x1f\x7f]")
-# RFC 9112, section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
-_REASON_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
-# An entity tag or "*" (RFC 9110, section 8.8.3).
-_ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
-
-_GET_OR_HEAD = frozenset({"GET", "HEAD"})
-
 #: The handler method of each standard HTTP method (others are lower-cased per request).
 _VERB_ATTRS = {
     method: method.lower()
     for method in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 }
-
-
-class HeaderTemplate:
-    """The default response headers, rebuilt when the second (and so ``Date``) changes.
-
-    Each application owns one; handlers start from a copy, so the ``Date`` value is
-    formatted once per second rather than once per response.
-    """
-
-    __slots__ = ("headers", "second")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.headers = httputil.HTTPHeaders()
-
-    def fresh(self) -> httputil.HTTPHeaders:
-        """A new copy of the default headers, with the current ``Date``."""
-        now = time.time()
-        second = int(now)
-        if second != self.second:
-            self.headers = httputil.HTTPHeaders(
-                {
-                    "Server": _SERVER_HEADER,
-                    "Content-Type": "text/html; charset=UTF-8",
-                    "Date": httputil.format_timestamp(now),
-                }
-            )
-            self.second = second
-        return self.headers.copy()
 
 
 class _ClassInfo:
@@ -116,6 +68,7 @@ class _ClassInfo:
         "has_prepare",
         "needs_close_callback",
         "resolves_user_async",
+        "runs_inline",
     )
 
     def __init__(self, cls: type[RequestHandler]) -> None:
@@ -150,6 +103,14 @@ class _ClassInfo:
             cls.compute_etag is RequestHandler.compute_etag
             and cls.set_etag_header is RequestHandler.set_etag_header
         )
+        #: Nothing of the class itself must be awaited before the verb method (the
+        #: application's hooks are checked per request): :meth:`RequestHandler._run`.
+        self.runs_inline = not (
+            cls._stream_request_body
+            or self.resolves_user_async
+            or _is_async(cls.prepare)
+            or cls._execute is not RequestHandler._execute
+        )
 
 
 def _is_async(function: Any) -> bool:
@@ -162,7 +123,7 @@ def forget_class_info(cls: type[RequestHandler]) -> None:
         type.__delattr__(cls, "_typhoon_class_info")
 
 
-class RequestHandler(RenderingMixin, XsrfMixin):
+class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
     """Base class of HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
     One instance serves one request. ``application`` is the owning
@@ -190,18 +151,13 @@ class RequestHandler(RenderingMixin, XsrfMixin):
     path_args: list[Any]
     path_kwargs: dict[str, Any]
 
-    # Per-request state starts from these class-level defaults; an instance gets its
-    # own value only when it changes one (fewer stores per request).
-    _headers_written = False
-    _finished = False
+    # Per-request state starts from class-level defaults (here and in OutputMixin); an
+    # instance gets its own value only when it changes one (fewer stores per request).
     _auto_finish = True
     _finish_notified = False
-    _status_code = 200
-    _reason = "OK"
     _prepared_future: asyncio.Future[None] | None = None
     #: Resolved when a streamed body has been received in full (streaming only).
     _body_future: asyncio.Future[None] | None = None
-    _transforms: Sequence[Any] = ()
 
     def __init__(
         self,
@@ -224,11 +180,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         self.path_kwargs = {}
         self._info = info
         # What clear() does, less the status it would reset to its default.
-        template = application._header_template
-        if int(time.time()) == template.second:
-            self._headers = template.headers.copy()
-        else:
-            self._headers = template.fresh()
+        self._headers = application._header_template.fresh()
         self._write_buffer: list[bytes] = []
         if info.has_default_headers:
             self.set_default_headers()
@@ -310,180 +262,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         response (as :meth:`send_error` does). The default sets nothing.
         """
 
-    # --- status and headers ---------------------------------------------------------------
-
-    def clear(self) -> None:
-        """Reset the response: default headers, empty body, status 200.
-
-        Cookies set so far are kept.
-        """
-        self._headers = self.application._header_template.fresh()
-        if self._info.has_default_headers:
-            self.set_default_headers()
-        self._write_buffer = []
-        self._status_code = 200
-        self._reason = "OK"
-
-    def set_status(self, status_code: int, reason: str | None = None) -> None:
-        """Set the response status; ``reason`` replaces the standard reason phrase.
-
-        Raises:
-            ValueError: the code is outside 100-599, or the reason contains characters
-                a status line cannot carry (CR, LF, other controls) or ``<``, which
-                would let a reflected reason inject markup into error pages.
-        """
-        if not isinstance(status_code, int) or not 100 <= status_code <= 599:
-            raise ValueError(f"invalid HTTP status code {status_code!r}")
-        self._status_code = status_code
-        if reason is not None:
-            if "<" in reason or not _REASON_RE.fullmatch(reason):
-                raise ValueError(f"invalid reason phrase {reason!r}")
-            self._reason = reason
-        else:
-            self._reason = http.client.responses.get(status_code, "Unknown")
-
-    def get_status(self) -> int:
-        """The response status code set so far."""
-        return self._status_code
-
-    def set_header(self, name: str, value: _HeaderValue) -> None:
-        """Set response header ``name``, replacing earlier values.
-
-        ``value`` may be text, bytes (latin-1), an int or a ``datetime`` (written as an
-        HTTP date). Values with control characters are refused with ``ValueError``.
-        """
-        self._headers[name] = self._convert_header_value(value)
-
-    def add_header(self, name: str, value: _HeaderValue) -> None:
-        """Add a value to response header ``name`` (for headers that repeat)."""
-        self._headers.add(name, self._convert_header_value(value))
-
-    def clear_header(self, name: str) -> None:
-        """Remove response header ``name`` (a default one too)."""
-        if name in self._headers:
-            del self._headers[name]
-
-    def _convert_header_value(self, value: _HeaderValue) -> str:
-        if isinstance(value, str):
-            text = value
-        elif isinstance(value, bytes):
-            text = value.decode("latin1")
-        elif isinstance(value, int):
-            return str(value)
-        elif isinstance(value, datetime.datetime):
-            return httputil.format_timestamp(value)
-        else:
-            raise TypeError(f"unsupported header value {value!r}")
-        # Every control character is unprintable: most values skip the pattern.
-        if not text.isprintable() and _INVALID_HEADER_CHAR_RE.search(text):
-            raise ValueError(f"unsafe header value {text!r}")
-        return text
-
-    # --- output ---------------------------------------------------------------------------
-
-    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
-        """Append ``chunk`` to the response body buffer.
-
-        Text is encoded as UTF-8. A dict is written as JSON and sets the content type to
-        ``application/json``. Lists are refused: a JSON array at the top level of a
-        response could be read by other sites through ``<script>`` inclusion in old
-        browsers; wrap it in a dict.
-        """
-        if self._finished:
-            raise RuntimeError("Cannot write() after finish()")
-        if isinstance(chunk, bytes):
-            self._write_buffer.append(chunk)
-        elif isinstance(chunk, str):
-            self._write_buffer.append(chunk.encode("utf-8"))
-        elif isinstance(chunk, dict):
-            self._headers["Content-Type"] = "application/json; charset=UTF-8"
-            self._write_buffer.append(json_body(chunk))
-        else:
-            raise TypeError(_refused_chunk_message(chunk))
-
-    def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
-        """Send the buffered output; the first call also sends the status and headers.
-
-        Flushing before :meth:`finish` makes an HTTP/1.1 response chunked. The returned
-        future resolves once the data has been handed to the network (wait on it to
-        respect flow control when streaming a large response).
-        """
-        connection = self.request.connection
-        assert connection is not None
-        buffer = self._write_buffer
-        chunk = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-        self._write_buffer = []
-        if not self._headers_written:
-            self._headers_written = True
-            for transform in self._transforms:
-                self._status_code, self._headers, chunk = transform.transform_first_chunk(
-                    self._status_code, self._headers, chunk, include_footers
-                )
-            if self.request.method == "HEAD":
-                chunk = b""
-            new_cookies = self.__dict__.get("_new_cookie")
-            if new_cookies:
-                for line in new_cookies.values():
-                    self._headers.add("Set-Cookie", line)
-            start_line = _start_line(self._status_code, self._reason)
-            return connection.write_headers(start_line, self._headers, chunk)
-        for transform in self._transforms:
-            chunk = transform.transform_chunk(chunk, include_footers)
-        if self.request.method != "HEAD":
-            return connection.write(chunk)
-        return _done_future()
-
-    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
-        """Complete the response, writing ``chunk`` first if given.
-
-        Sets ``Content-Length`` when the body was not flushed before, computes the
-        ``Etag`` of GET/HEAD responses and turns a matching conditional request into a
-        304. Returns a future that resolves when the last data is sent.
-        """
-        if self._finished:
-            raise RuntimeError("finish() called twice")
-        if chunk is not None:
-            self.write(chunk)
-        request = self.request
-        info = self._info
-        if not self._headers_written:
-            status = self._status_code
-            if status == 200 and request.method in _GET_OR_HEAD and "Etag" not in self._headers:
-                if info.default_etag:
-                    buffer = self._write_buffer
-                    body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-                    self._headers["Etag"] = etag_of(body)
-                else:
-                    self.set_etag_header()
-                if "If-None-Match" in request.headers and self.check_etag_header():
-                    self._write_buffer = []
-                    self.set_status(304)
-                    status = 304
-            if status in (204, 304) or 100 <= status < 200:
-                # RFC 9110, sections 15.3.5 and 15.4.5: no content in these responses.
-                if any(self._write_buffer):
-                    raise RuntimeError(f"Cannot send body with {status}")
-                self._write_buffer = []
-                self._clear_representation_headers()
-            elif "Content-Length" not in self._headers:
-                buffer = self._write_buffer
-                size = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
-                self._headers["Content-Length"] = str(size)
-        connection: Any = request.connection
-        assert connection is not None
-        application = self.application
-        notify = application._hooks.request_finished
-        if info.needs_close_callback or notify:
-            connection.set_close_callback(None)
-        future = self.flush(include_footers=True)
-        connection.finish()
-        application.log_request(self)
-        self._finished = True
-        if info.has_on_finish:
-            self.on_finish()
-        if notify:
-            self._notify_finished()
-        return future
+    # --- the end of a request -------------------------------------------------------------
 
     def _abandon(self) -> None:
         """End a request whose response can no longer be sent (the connection is gone)."""
@@ -500,11 +279,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             self._finish_notified = True
             self.application._request_finished(self)
 
-    def _clear_representation_headers(self) -> None:
-        # A 304 describes a representation it does not carry (RFC 9110, section 15.4.5).
-        for name in ("Content-Encoding", "Content-Language", "Content-Type"):
-            self.clear_header(name)
-
     def detach(self) -> Any:
         """Take over the connection's stream (for protocols that leave HTTP behind).
 
@@ -515,24 +289,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
         connection = self.request.connection
         assert connection is not None
         return connection.detach()  # type: ignore[attr-defined]
-
-    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
-        """Redirect the client to ``url`` (302, or 301 when ``permanent``) and finish.
-
-        ``status`` picks another 3xx code. URLs containing control characters are
-        refused (``ValueError``), so a redirect cannot split the response.
-        """
-        if self._headers_written:
-            raise RuntimeError("Cannot redirect after headers have been written")
-        if status is None:
-            status = 301 if permanent else 302
-        elif not isinstance(status, int) or not 300 <= status <= 399:
-            raise ValueError(f"redirect status must be 3xx, not {status!r}")
-        if _INVALID_HEADER_CHAR_RE.search(url):
-            raise ValueError(f"unsafe redirect URL {url!r}")
-        self.set_status(status)
-        self._headers["Location"] = url
-        self.finish()
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -630,36 +386,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                 f"You must define the '{name}' setting in your application to use {feature}"
             )
 
-    # --- caching --------------------------------------------------------------------------
-
-    def compute_etag(self) -> str | None:
-        """The entity tag of the buffered body (SHA-1); ``None`` sends no ``Etag``."""
-        hasher = hashlib.sha1()
-        for part in self._write_buffer:
-            hasher.update(part)
-        return f'"{hasher.hexdigest()}"'
-
-    def set_etag_header(self) -> None:
-        """Set ``Etag`` from :meth:`compute_etag`, when it returns one."""
-        etag = self.compute_etag()
-        if etag is not None:
-            self._headers["Etag"] = etag
-
-    def check_etag_header(self) -> bool:
-        """Whether the response ``Etag`` matches the request's ``If-None-Match``.
-
-        Weak comparison (RFC 9110, section 13.1.2): ``W/`` prefixes are ignored and
-        ``*`` matches anything.
-        """
-        computed = utf8(self._headers.get("Etag", ""))
-        candidates = _ETAG_RE.findall(utf8(self.request.headers.get("If-None-Match", "")))
-        if not computed or not candidates:
-            return False
-        if candidates[0] == b"*":
-            return True
-        target = computed[2:] if computed.startswith(b"W/") else computed
-        return any((tag[2:] if tag.startswith(b"W/") else tag) == target for tag in candidates)
-
     # --- URLs -----------------------------------------------------------------------------
 
     def reverse_url(self, name: str, *args: Any) -> str:
@@ -700,22 +426,10 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             method = request.method
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
-            if args:
-                # A group that did not take part in the match arrives as None.
-                self.path_args = [
-                    None if arg is None else self.decode_argument(arg) for arg in args
-                ]
-            if kwargs:
-                self.path_kwargs = {
-                    name: None if value is None else self.decode_argument(value, name=name)
-                    for name, value in kwargs.items()
-                }
+            if args or kwargs:
+                self._decode_path_arguments(args, kwargs)
             if method not in SAFE_METHODS:
-                settings = self.application.settings
-                if settings.get("cross_origin_protection"):
-                    self.check_cross_origin_request()
-                if settings.get("xsrf_cookies"):
-                    self.check_xsrf_cookie()
+                self._check_unsafe_method()
             hooks = self.application._hooks
             info = self._info
             if (
@@ -749,8 +463,7 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                     await self._body_future
                 except StreamClosedError:
                     return
-            verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
-            result = verb(*self.path_args, **self.path_kwargs)
+            result = self._call_verb(method)
             if result is not None:
                 await _awaitable(result)
             if self._auto_finish and not self._finished:
@@ -768,6 +481,98 @@ class RequestHandler(RenderingMixin, XsrfMixin):
                     self._prepared_future.set_result(None)
         finally:
             _current_handler.reset(token)
+
+    def _run(
+        self,
+        transforms: Sequence[Any],
+        args: Sequence[bytes | None],
+        kwargs: dict[str, bytes | None],
+    ) -> Coroutine[Any, Any, None] | None:
+        """Run the request as :meth:`_execute` does, as plain calls where it can.
+
+        For a class whose facts say nothing of its own must be awaited before the verb
+        method (``runs_inline``), in an application with no plugin hook that must be
+        awaited there. The caller runs it in the request's own context (a copy), so the
+        current handler is set there for good. Returns ``None`` when the request is
+        done, or a coroutine that completes it when ``prepare`` or the verb method
+        returned something to wait for.
+        """
+        if transforms:
+            self._transforms = transforms
+        _current_handler.set(self)
+        try:
+            method = self.request.method
+            if method not in self.SUPPORTED_METHODS:
+                raise HTTPError(405)
+            if args or kwargs:
+                self._decode_path_arguments(args, kwargs)
+            if method not in SAFE_METHODS:
+                self._check_unsafe_method()
+            if self._info.has_prepare:
+                result = self.prepare()
+                if result is not None:
+                    return self._resume(result, method)
+                if self._finished:
+                    return None
+            verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
+            path_args = self.path_args
+            path_kwargs = self.path_kwargs
+            result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
+            if result is not None:
+                return self._resume(result, None)
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as exc:
+            self._handle_inline_exception(exc)
+        return None
+
+    async def _resume(self, pending: Any, method: str | None) -> None:
+        """The rest of :meth:`_run` once ``pending`` must be awaited.
+
+        ``pending`` came from ``prepare`` when ``method`` is given (the verb method is
+        still to be called), else from the verb method.
+        """
+        try:
+            await _awaitable(pending)
+            if method is not None:
+                if self._finished:
+                    return
+                result = self._call_verb(method)
+                if result is not None:
+                    await _awaitable(result)
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as exc:
+            self._handle_inline_exception(exc)
+
+    def _call_verb(self, method: str | None) -> Any:
+        verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())  # type: ignore[arg-type, union-attr]
+        return verb(*self.path_args, **self.path_kwargs)
+
+    def _decode_path_arguments(
+        self, args: Sequence[bytes | None], kwargs: dict[str, bytes | None]
+    ) -> None:
+        # A group that did not take part in the match arrives as None.
+        if args:
+            self.path_args = [None if arg is None else self.decode_argument(arg) for arg in args]
+        if kwargs:
+            self.path_kwargs = {
+                name: None if value is None else self.decode_argument(value, name=name)
+                for name, value in kwargs.items()
+            }
+
+    def _check_unsafe_method(self) -> None:
+        settings = self.application.settings
+        if settings.get("cross_origin_protection"):
+            self.check_cross_origin_request()
+        if settings.get("xsrf_cookies"):
+            self.check_xsrf_cookie()
+
+    def _handle_inline_exception(self, exc: Exception) -> None:
+        try:
+            self._handle_request_exception(exc)
+        except Exception:
+            app_log.error("Exception in exception handler", exc_info=True)
 
     async def _handle_exception_with_plugins(self, exc: Exception) -> None:
         try:
@@ -808,21 +613,6 @@ class RequestHandler(RenderingMixin, XsrfMixin):
             self.send_error(500, exc_info=exc_info)
 
 
-#: Response start lines by (status, reason): immutable, so shared between responses.
-_START_LINES: dict[tuple[int, str], httputil.ResponseStartLine] = {}
-
-
-def _start_line(status: int, reason: str) -> httputil.ResponseStartLine:
-    key = (status, reason)
-    line = _START_LINES.get(key)
-    if line is None:
-        line = httputil.ResponseStartLine("", status, reason)
-        if len(_START_LINES) >= 256:  # custom reasons must not grow it without bound
-            _START_LINES.clear()
-        _START_LINES[key] = line
-    return line
-
-
 def _awaitable(result: Any) -> Awaitable[Any]:
     """``result`` itself when it is a coroutine or a future, else what ``convert_yielded``
     makes of it: foreign awaitables go through the adapters plugins registered (Twisted's
@@ -833,21 +623,5 @@ def _awaitable(result: Any) -> Awaitable[Any]:
     return convert_yielded(result)
 
 
-def _refused_chunk_message(chunk: object) -> str:
-    message = "write() only accepts bytes, str and dict objects"
-    if isinstance(chunk, list):
-        message += " (a list is refused: wrap it in a dict so it cannot be read as JSONP)"
-    return message
-
-
 def _overrides_user(cls: type[RequestHandler]) -> bool:
     return cls.get_current_user is not RequestHandler.get_current_user
-
-
-def _done_future() -> asyncio.Future[None]:
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
-
-
-_HeaderValue = str | bytes | int | datetime.datetime
