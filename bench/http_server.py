@@ -353,15 +353,21 @@ def _get(port: int, path: str = "/") -> bytes:
 
 _REQUESTS_RE = re.compile(r"(\d+) requests in")
 _RATE_RE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_P99_RE = re.compile(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def _wrk(port: int, path: str, duration: float, conns: int, core: int) -> tuple[int, float, str]:
+def _wrk(
+    port: int, path: str, duration: float, conns: int, core: int
+) -> tuple[int, float, float, str]:
+    """Run wrk; return (requests, requests/s, 99th percentile latency in ms, errors)."""
     out = subprocess.run(
         [
             "taskset",
             "-c",
             str(core),
             "wrk",
+            "--latency",
             "-t1",
             f"-c{conns}",
             f"-d{duration:g}s",
@@ -374,19 +380,21 @@ def _wrk(port: int, path: str, duration: float, conns: int, core: int) -> tuple[
     ).stdout
     requests_match = _REQUESTS_RE.search(out)
     rate_match = _RATE_RE.search(out)
-    if requests_match is None or rate_match is None:
+    p99_match = _P99_RE.search(out)
+    if requests_match is None or rate_match is None or p99_match is None:
         raise RuntimeError(f"cannot read wrk output:\n{out}")
+    p99 = float(p99_match.group(1)) * _UNIT_MS[p99_match.group(2)]
     errors = ""
     for line in out.splitlines():
         if "Non-2xx" in line or "Socket errors" in line:
             errors += line.strip() + " "
-    return int(requests_match.group(1)), float(rate_match.group(1)), errors
+    return int(requests_match.group(1)), float(rate_match.group(1)), p99, errors
 
 
 def throughput(args: argparse.Namespace, impls: list[str]) -> None:
     """Interleaved wrk rounds; prints per-run lines, medians and ratios."""
     paths = args.paths.split(",")
-    results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+    results: dict[tuple[str, str], list[tuple[float, float, float, float, float]]] = {}
     for round_no in range(args.rounds):
         shift = round_no % len(impls)
         for impl in impls[shift:] + impls[:shift]:
@@ -399,16 +407,19 @@ def throughput(args: argparse.Namespace, impls: list[str]) -> None:
                     # A short warm-up run (caches, first-request set-up).
                     _wrk(server.port, path, 1, args.conns, args.client_core)
                     user0, sys0 = server.cpu()
-                    count, rate, errors = _wrk(
+                    count, rate, p99, errors = _wrk(
                         server.port, path, args.duration, args.conns, args.client_core
                     )
                     user1, sys1 = server.cpu()
                     user = (user1 - user0) / count * 1e6
                     system = (sys1 - sys0) / count * 1e6
-                    results.setdefault((impl, path), []).append((rate, user + system, user, system))
+                    results.setdefault((impl, path), []).append(
+                        (rate, user + system, user, system, p99)
+                    )
                     print(
                         f"round {round_no} {impl:12} {path:6} {rate:9.0f} req/s "
-                        f"{user + system:7.1f} µs CPU/req (user {user:6.1f}, sys {system:6.1f}) {errors}",
+                        f"{user + system:7.1f} µs CPU/req (user {user:6.1f}, sys {system:6.1f}) "
+                        f"p99 {p99:6.2f} ms {errors}",
                         flush=True,
                     )
             finally:
@@ -418,17 +429,17 @@ def throughput(args: argparse.Namespace, impls: list[str]) -> None:
         print(f"GET {path}: medians of {args.rounds} rounds")
         medians = {
             impl: tuple(
-                statistics.median(run[i] for run in results[(impl, path)]) for i in range(4)
+                statistics.median(run[i] for run in results[(impl, path)]) for i in range(5)
             )
             for impl in impls
         }
-        base = "typhoon" if "typhoon" in impls else impls[0]
+        base = args.base if args.base in impls else "typhoon" if "typhoon" in impls else impls[0]
         floor = medians.get("floor")
         for impl in impls:
-            rate, cpu, user, system = medians[impl]
+            rate, cpu, user, system, p99 = medians[impl]
             line = (
                 f"  {impl:12} {rate:9.0f} req/s {cpu:7.1f} µs CPU/req "
-                f"(user {user:6.1f}, sys {system:6.1f})"
+                f"(user {user:6.1f}, sys {system:6.1f}) p99 {p99:6.2f} ms"
             )
             if impl != base:
                 line += (
@@ -581,6 +592,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--conns", type=int, default=64)
+    parser.add_argument(
+        "--base", default="typhoon", help="the implementation the others are compared with"
+    )
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     parser.add_argument("--memory", action="store_true", help="measure idle connections instead")
