@@ -377,10 +377,28 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         try:
             while True:
                 event = next_head()
+                if event is NEED_DATA:
+                    if self._msg_open or self._read_paused or self._settings.draining:
+                        self._need_data()
+                    elif self._phase != _HEAD:
+                        # Waiting for the next request: its head deadline starts now,
+                        # and the last exchange's objects are let go (an idle
+                        # keep-alive connection holds no request).
+                        self._phase = _HEAD
+                        self._req = None
+                        self._msg = None
+                        settings = self._settings
+                        timeout = settings.header_timeout
+                        if timeout is not None:
+                            deadline = settings.clock() + timeout
+                            self._deadline = deadline
+                            if self._timer is None or self._timer_at > deadline:
+                                self._arm(deadline)
+                    return
                 kind = type(event)
                 if kind is tuple:
                     # A new request: a request connection and a delegate for it.
-                    method, target, version, headers, _, _, _ = event  # type: ignore[misc]
+                    method, target, version, headers, _, _, _ = event  # type: ignore[misc, str-unpack]
                     settings = self._settings
                     req = WireRequestConnection(self, method == "HEAD")
                     self._req = req
@@ -425,24 +443,6 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                     if self._closing:
                         return
                     continue
-                elif event is NEED_DATA:
-                    if self._msg_open or self._read_paused or self._settings.draining:
-                        self._need_data()
-                    elif self._phase != _HEAD:
-                        # Waiting for the next request: its head deadline starts now,
-                        # and the last exchange's objects are let go (an idle
-                        # keep-alive connection holds no request).
-                        self._phase = _HEAD
-                        self._req = None
-                        self._msg = None
-                        settings = self._settings
-                        timeout = settings.header_timeout
-                        if timeout is not None:
-                            deadline = settings.clock() + timeout
-                            self._deadline = deadline
-                            if self._timer is None or self._timer_at > deadline:
-                                self._arm(deadline)
-                    return
                 elif event is PAUSED:
                     # Our response (or a detach after a protocol switch) comes first.
                     self._parked = True
