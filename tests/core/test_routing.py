@@ -229,3 +229,52 @@ def test_router_start_request_returns_a_delegate() -> None:
         delegate.on_connection_close()
 
     asyncio.run(check())
+
+
+async def test_exact_paths_keep_rule_order_and_follow_rule_changes() -> None:
+    class Named(RequestHandler):
+        def initialize(self, name: str) -> None:
+            self.name = name
+
+        def get(self, *args: str) -> None:
+            self.write(self.name)
+
+    app = Application(
+        [
+            (r"/a", Named, {"name": "first a"}),
+            (r"/(b|c)", Named, {"name": "pattern"}),
+            (r"/b", Named, {"name": "exact b"}),
+            (r"/c.d", Named, {"name": "dot"}),
+            (r"/a", Named, {"name": "second a"}),
+        ],
+        load_entrypoints=False,
+    )
+    assert (await fetch(app, "/a")).body == b"first a"
+    # An earlier pattern rule wins over a later exact path.
+    assert (await fetch(app, "/b")).body == b"pattern"
+    # "." is a pattern, not a literal dot.
+    assert (await fetch(app, "/cxd")).body == b"dot"
+    assert (await fetch(app, "/a/")).code == 404
+    # Rules added, inserted or removed later are routed too.
+    app.wildcard_router.add_rules([(r"/late", Named, {"name": "late"})])
+    assert (await fetch(app, "/late")).body == b"late"
+    app.wildcard_router.rules.insert(0, app.wildcard_router.rules.pop())
+    app.wildcard_router.rules[0].target_kwargs["name"] = "moved"
+    assert (await fetch(app, "/late")).body == b"moved"
+    del app.wildcard_router.rules[0]
+    assert (await fetch(app, "/late")).code == 404
+
+
+def test_exact_path_matches_what_the_pattern_matches() -> None:
+    class Plain(RequestHandler):
+        pass
+
+    app = Application([(r"/x", Plain), (r"/y$", Plain)], load_entrypoints=False)
+    router = app.wildcard_router
+    for path in ("/x", "/x\n", "/y", "/y\n", "/x/", "/X", "x", "/x\n\n"):
+        pattern_rule = next((rule for rule in router.rules if rule.matcher.regex.match(path)), None)
+        route = router.match_route(request(path))
+        if pattern_rule is None:
+            assert route is None, path
+        else:
+            assert route is not None, path

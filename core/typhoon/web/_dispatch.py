@@ -30,6 +30,7 @@ __all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_eagerly"]
 
 import asyncio
 import contextvars
+import re
 from collections.abc import Awaitable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,10 @@ class ApplicationRouter(ReversibleRuleRouter):
 
     def __init__(self, application: Application, rules: Sequence[Any] | None = None) -> None:
         self.application = application
+        # The routing table (see _compile), built on first use and when rules change.
+        self._table_rules: list[Rule] | None = None
+        self._exact: dict[str, tuple[int, Route]] = {}
+        self._others: list[tuple[int, Rule]] = []
         super().__init__(rules)
 
     def process_rule(self, rule: Rule) -> Rule:
@@ -81,8 +86,34 @@ class ApplicationRouter(ReversibleRuleRouter):
         self, request: httputil.HTTPServerRequest
     ) -> Route | httputil.HTTPMessageDelegate | None:
         """The first rule's answer: a :data:`Route`, another target's delegate, or ``None``."""
+        rules = self.rules
+        if self._table_rules != rules:
+            self._compile(rules)
         path = request.path
-        for rule in self.rules:
+        hit = self._exact.get(path)
+        if hit is None and path[-1:] == "\n":
+            hit = self._exact.get(path[:-1])  # "$" also matches before a final newline
+        others = self._others
+        if others:
+            # Rules that are not exact paths come first when they come earlier.
+            limit = len(rules) if hit is None else hit[0]
+            for position, rule in others:
+                if position > limit:
+                    break
+                route = self._match_rule(rule, request, path)
+                if route is not None:
+                    return route
+        return None if hit is None else hit[1]
+
+    def _compile(self, rules: list[Rule]) -> None:
+        """Split ``rules`` into exact paths (one dictionary lookup) and the others.
+
+        Rebuilt whenever the list changes (compared on each request). A rule object
+        changed in place after it was added is not noticed: add a new rule instead.
+        """
+        exact: dict[str, tuple[int, Route]] = {}
+        others: list[tuple[int, Rule]] = []
+        for position, rule in enumerate(rules):
             matcher = rule.matcher
             target = rule.target
             if (
@@ -90,32 +121,39 @@ class ApplicationRouter(ReversibleRuleRouter):
                 and isinstance(target, type)
                 and issubclass(target, RequestHandler)
             ):
-                regex = matcher.regex
-                if not regex.groups:
-                    # No captures: a plain match is all that is needed.
-                    if regex.match(path) is None:
-                        continue
-                    return target, rule.target_kwargs, None, None
-                found = matcher.match_path(path)
-                if found is None:
+                path = _literal_path(matcher.regex)
+                if path is not None:
+                    exact.setdefault(path, (position, (target, rule.target_kwargs, None, None)))
                     continue
-                args, kwargs = found
-                return target, rule.target_kwargs, args, kwargs
-            params = matcher.match(request)
-            if params is None:
-                continue
-            if type(target) is ApplicationRouter:
-                # Nested rules of this application: route without building delegates.
-                route = target.match_route(request)
-                if route is not None:
-                    return route
-                continue
-            if rule.target_kwargs:
-                params["target_kwargs"] = rule.target_kwargs
-            delegate = self.get_target_delegate(target, request, **params)
-            if delegate is not None:
-                return delegate
-        return None
+            others.append((position, rule))
+        self._exact = exact
+        self._others = others
+        self._table_rules = list(rules)
+
+    def _match_rule(
+        self, rule: Rule, request: httputil.HTTPServerRequest, path: str
+    ) -> Route | httputil.HTTPMessageDelegate | None:
+        matcher = rule.matcher
+        target = rule.target
+        if (
+            type(matcher) is PathMatches
+            and isinstance(target, type)
+            and issubclass(target, RequestHandler)
+        ):
+            found = matcher.match_path(path)
+            if found is None:
+                return None
+            args, kwargs = found
+            return target, rule.target_kwargs, args or None, kwargs or None
+        params = matcher.match(request)
+        if params is None:
+            return None
+        if type(target) is ApplicationRouter:
+            # Nested rules of this application: route without building delegates.
+            return target.match_route(request)
+        if rule.target_kwargs:
+            params["target_kwargs"] = rule.target_kwargs
+        return self.get_target_delegate(target, request, **params)
 
     def find_handler(
         self, request: httputil.HTTPServerRequest, **kwargs: Any
@@ -125,6 +163,20 @@ class ApplicationRouter(ReversibleRuleRouter):
         if type(route) is tuple:
             return self.application.get_handler_delegate(request, *route)
         return route  # type: ignore[return-value]
+
+
+_REGEX_SYNTAX = frozenset("\\.^$*+?{}[]|()")
+
+
+def _literal_path(regex: re.Pattern[str]) -> str | None:
+    """The one path ``regex`` matches (ignoring ``$``'s final newline), if it is literal."""
+    pattern = regex.pattern
+    if regex.flags != re.UNICODE or type(pattern) is not str or not pattern.endswith("$"):
+        return None
+    body = pattern[:-1]
+    if _REGEX_SYNTAX.intersection(body):
+        return None
+    return body
 
 
 class _Continuation:
@@ -196,55 +248,61 @@ def run_eagerly(
 class HandlerDelegate(httputil.HTTPMessageDelegate):
     """Receives one request for an application and runs its handler.
 
-    Made either with the request already routed (``Application.get_handler_delegate``)
-    or, with ``request=None`` and the connection, before the head arrives: it then
-    routes the request itself and forwards everything to another delegate when the
-    route is not a handler.
+    Made with the connection before the head arrives (``Application.start_request``):
+    it then builds and routes the request itself, and forwards everything to another
+    delegate when the route is not a handler. :meth:`routed` makes one for a request
+    that is already routed (``Application.get_handler_delegate``).
     """
 
-    __slots__ = (
-        "application",
-        "chunks",
-        "connection",
-        "dropped",
-        "forward",
-        "handler",
-        "handler_class",
-        "handler_kwargs",
-        "path_args",
-        "path_kwargs",
-        "request",
-        "server_connection",
-        "stream_request_body",
-    )
+    # Per-request state starts from these class-level defaults; an instance stores
+    # only what differs (fewer stores per request).
+    request: httputil.HTTPServerRequest | None = None
+    handler_class: type[RequestHandler] = RequestHandler
+    handler_kwargs: dict[str, Any] = _NO_KWARGS
+    path_args: Sequence[bytes | None] = ()
+    path_kwargs: dict[str, bytes | None] = _NO_KWARGS
+    #: The body received so far (``None`` until a piece arrives).
+    chunks: list[bytes] | None = None
+    #: The connection closed early: pieces arriving after that are not kept.
+    dropped = False
+    handler: RequestHandler | None = None
+    stream_request_body = False
+    forward: httputil.HTTPMessageDelegate | None = None
 
     def __init__(
         self,
         application: Application,
-        request: httputil.HTTPServerRequest | None,
-        handler_class: type[RequestHandler],
-        handler_kwargs: dict[str, Any] | None,
-        path_args: list[bytes | None] | None,
-        path_kwargs: dict[str, bytes | None] | None,
         connection: httputil.HTTPConnection | None = None,
         server_connection: object = None,
     ) -> None:
         self.application = application
-        self.request = request
-        self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or _NO_KWARGS
-        self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or _NO_KWARGS
-        #: The body received so far (``None`` until a piece arrives).
-        self.chunks: list[bytes] | None = None
-        #: The connection closed early: pieces arriving after that are not kept.
-        self.dropped = False
-        self.handler: RequestHandler | None = None
-        self.stream_request_body = handler_class._stream_request_body
-        self.forward: httputil.HTTPMessageDelegate | None = None
-        #: Set when the request is not routed yet: it is built from the head.
+        #: Used to build the request from its head (when it is not routed yet).
         self.connection = connection
         self.server_connection = server_connection
+
+    @classmethod
+    def routed(
+        cls,
+        application: Application,
+        request: httputil.HTTPServerRequest,
+        handler_class: type[RequestHandler],
+        handler_kwargs: dict[str, Any] | None = None,
+        path_args: list[bytes | None] | None = None,
+        path_kwargs: dict[str, bytes | None] | None = None,
+    ) -> HandlerDelegate:
+        """A delegate for ``request``, already routed to ``handler_class``."""
+        delegate = cls(application)
+        delegate.request = request
+        delegate.handler_class = handler_class
+        if handler_kwargs:
+            delegate.handler_kwargs = handler_kwargs
+        if path_args:
+            delegate.path_args = path_args
+        if path_kwargs:
+            delegate.path_kwargs = path_kwargs
+        if handler_class._stream_request_body:
+            delegate.stream_request_body = True
+        return delegate
 
     def headers_received(
         self,

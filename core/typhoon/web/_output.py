@@ -20,7 +20,7 @@ are a fresh table per response whose ``Date`` is formatted once per second
 
 from __future__ import annotations
 
-__all__ = ["HeaderTemplate", "OutputMixin", "start_line"]
+__all__ = ["DEFAULT_CONTENT_TYPE", "SERVER_HEADER", "HeaderTemplate", "OutputMixin", "start_line"]
 
 import asyncio
 import datetime
@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from typhoon.web.application import Application
     from typhoon.web.handler import _ClassInfo
 
-_SERVER_HEADER = f"TyphoonServer/{typhoon.version}"
-_DEFAULT_CONTENT_TYPE = "text/html; charset=UTF-8"
+#: The ``Server`` header of every response.
+SERVER_HEADER = f"TyphoonServer/{typhoon.version}"
+#: The ``Content-Type`` a response has unless the handler sets one.
+DEFAULT_CONTENT_TYPE = "text/html; charset=UTF-8"
 _JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 # Header values must not carry control characters: CR and LF would end the line
@@ -53,6 +55,8 @@ _REASON_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
 _ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
 
 _GET_OR_HEAD = frozenset({"GET", "HEAD"})
+# RFC 9110, sections 15.2, 15.3.5 and 15.4.5: statuses whose responses carry no content.
+_NO_CONTENT = frozenset({*range(100, 200), 204, 304})
 
 _wrap_fields = httputil.HTTPHeaders._from_parsed
 _time = time.time
@@ -80,8 +84,8 @@ class HeaderTemplate:
         # A new table of new lists: each response changes its own.
         return _wrap_fields(
             {
-                "Server": [_SERVER_HEADER],
-                "Content-Type": [_DEFAULT_CONTENT_TYPE],
+                "Server": [SERVER_HEADER],
+                "Content-Type": [DEFAULT_CONTENT_TYPE],
                 "Date": [self.date],
             }
         )
@@ -301,40 +305,63 @@ class OutputMixin:
             self.write(chunk)
         request = self.request
         info = self._info
+        body: bytes | None = None
         if not self._headers_written:
             status = self._status_code
             fields = self._headers._as_list
+            buffer = self._write_buffer
+            body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
             if status == 200 and request.method in _GET_OR_HEAD and "Etag" not in fields:
                 if info.default_etag:
-                    buffer = self._write_buffer
-                    body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
                     fields["Etag"] = [etag_of(body)]
                 else:
                     self.set_etag_header()
-                if "If-None-Match" in request.headers and self.check_etag_header():
+                conditions: Any = request.headers
+                if type(conditions) is httputil.HTTPHeaders:
+                    conditions = conditions._as_list  # one lookup: the name is canonical
+                if "If-None-Match" in conditions and self.check_etag_header():
                     self._write_buffer = []
+                    body = b""
                     self.set_status(304)
                     status = 304
                 fields = self._headers._as_list
-            if status in (204, 304) or 100 <= status < 200:
-                # RFC 9110, sections 15.3.5 and 15.4.5: no content in these responses.
+            if status in _NO_CONTENT:
                 if any(self._write_buffer):
                     raise RuntimeError(f"Cannot send body with {status}")
                 self._write_buffer = []
+                body = b""
                 self._clear_representation_headers()
             elif "Content-Length" not in fields:
-                buffer = self._write_buffer
-                size = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
-                fields["Content-Length"] = [str(size)]
+                fields["Content-Length"] = [str(len(body))]
         connection: Any = request.connection
         assert connection is not None
         application = self.application
         notify = application._hooks.request_finished
         if info.needs_close_callback or notify:
             connection.set_close_callback(None)
-        future = self.flush(True)
+        if body is not None and info.default_flush and not self._transforms:
+            # The whole response in one piece: what flush() does for a first call.
+            self._headers_written = True
+            self._write_buffer = []
+            headers = self._headers
+            new_cookies = self.__dict__.get("_new_cookie")
+            if new_cookies:
+                for line in new_cookies.values():
+                    headers.add("Set-Cookie", line)
+            future: asyncio.Future[None] = connection.write_headers(
+                start_line(self._status_code, self._reason),
+                headers,
+                b"" if request.method == "HEAD" else body,
+            )
+        else:
+            future = self.flush(True)
         connection.finish()
-        application.log_request(self)  # type: ignore[arg-type]  # self is a RequestHandler
+        if application._default_log_request:
+            log_function = application.settings.get("log_function")
+            if log_function is not None:
+                log_function(self)
+        else:
+            application.log_request(self)  # type: ignore[arg-type]  # self is a RequestHandler
         self._finished = True
         if info.has_on_finish:
             self.on_finish()

@@ -55,6 +55,7 @@ class _HookFlags:
     """Which per-request hooks some plugin implements (checked once, read per request)."""
 
     __slots__ = (
+        "awaits_early",
         "handle_exception",
         "prepare_request",
         "prepare_template_namespace",
@@ -62,7 +63,6 @@ class _HookFlags:
         "request_finished_async",
         "resolve_current_user_async",
         "resolve_current_user_sync",
-        "awaits_early",
     )
 
     def __init__(self, manager: PluginManager | None = None) -> None:
@@ -160,6 +160,8 @@ class Application(ReversibleRouter):
         self._background: set[asyncio.Task[Any]] = set()
         self._servers: list[HTTPServer] = []
         self._default_dispatch = uses_default_dispatch(self, Application)
+        #: ``log_request`` is not overridden: handlers call ``log_function`` themselves.
+        self._default_log_request = type(self).log_request is Application.log_request
         # Handlers that are waiting (kept referenced until they finish).
         self._running: set[asyncio.Task[Any]] = set()
         self.wildcard_router = ApplicationRouter(self, handlers)
@@ -357,9 +359,7 @@ class Application(ReversibleRouter):
     ) -> httputil.HTTPMessageDelegate:
         """Begin a request on a connection: it is routed when its head arrives."""
         if self._default_dispatch:
-            return HandlerDelegate(
-                self, None, RequestHandler, None, None, None, request_conn, server_conn
-            )
+            return HandlerDelegate(self, request_conn, server_conn)
         return super().start_request(server_conn, request_conn)
 
     def _match_route(
@@ -399,7 +399,9 @@ class Application(ReversibleRouter):
         path_kwargs: dict[str, bytes | None] | None = None,
     ) -> HandlerDelegate:
         """The message delegate that runs ``target_class`` for ``request``."""
-        return HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
+        return HandlerDelegate.routed(
+            self, request, target_class, target_kwargs, path_args, path_kwargs
+        )
 
     def reverse_url(self, name: str, *args: Any) -> str:
         """The URL path of the rule called ``name``, with ``args`` in its groups.

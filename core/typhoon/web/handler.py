@@ -30,6 +30,7 @@ __all__ = ["HeaderTemplate", "RequestHandler", "forget_class_info"]
 
 import asyncio
 import inspect
+import time
 import traceback
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -40,13 +41,16 @@ from typhoon.concurrent import convert_yielded, future_set_result_unless_cancell
 from typhoon.errors import ConfigurationError, Finish, HTTPError, PluginError
 from typhoon.iostream import StreamClosedError
 from typhoon.log import app_log, gen_log
-from typhoon.web._output import HeaderTemplate, OutputMixin
+from typhoon.web._output import DEFAULT_CONTENT_TYPE, SERVER_HEADER, HeaderTemplate, OutputMixin
 from typhoon.web.context import _current_handler
 from typhoon.web.rendering import RenderingMixin
 from typhoon.web.xsrf import SAFE_METHODS, XsrfMixin
 
 if TYPE_CHECKING:
     from typhoon.web.application import Application
+
+_time = time.time
+_new_headers = object.__new__
 
 #: The handler method of each standard HTTP method (others are lower-cased per request).
 _VERB_ATTRS = {
@@ -62,11 +66,13 @@ class _ClassInfo:
         "allowed",
         "chains_init",
         "default_etag",
+        "default_flush",
         "has_default_headers",
         "has_initialize",
         "has_on_finish",
         "has_prepare",
         "needs_close_callback",
+        "plain_init",
         "resolves_user_async",
         "runs_inline",
     )
@@ -103,6 +109,13 @@ class _ClassInfo:
             cls.compute_etag is RequestHandler.compute_etag
             and cls.set_etag_header is RequestHandler.set_etag_header
         )
+        #: The constructor calls nothing after the default headers (given no rule
+        #: arguments and no ``request_finished`` hook).
+        self.plain_init = not (
+            self.has_default_headers or self.needs_close_callback or self.has_initialize
+        )
+        #: ``flush`` is not overridden: ``finish`` may send a whole response itself.
+        self.default_flush = cls.flush is RequestHandler.flush
         #: Nothing of the class itself must be awaited before the verb method (the
         #: application's hooks are checked per request): :meth:`RequestHandler._run`.
         self.runs_inline = not (
@@ -179,9 +192,22 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         self.path_args = []
         self.path_kwargs = {}
         self._info = info
-        # What clear() does, less the status it would reset to its default.
-        self._headers = application._header_template.fresh()
+        # What clear() does, less the status it would reset to its default: the
+        # default headers (HeaderTemplate.fresh, inline), an empty body.
+        template = application._header_template
+        now = _time()
+        if int(now) != template.second:
+            template.refresh(now)
+        headers = _new_headers(httputil.HTTPHeaders)
+        headers._as_list = {
+            "Server": [SERVER_HEADER],
+            "Content-Type": [DEFAULT_CONTENT_TYPE],
+            "Date": [template.date],
+        }
+        self._headers = headers
         self._write_buffer: list[bytes] = []
+        if info.plain_init and not kwargs and not application._hooks.request_finished:
+            return
         if info.has_default_headers:
             self.set_default_headers()
         if info.needs_close_callback or application._hooks.request_finished:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Any
 
@@ -544,3 +545,108 @@ def test_access_log_is_a_builtin_plugin_that_fills_log_function() -> None:
         return None
 
     assert make_app(("/", Hello), log_function=mine).settings["log_function"] is mine
+
+
+_request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="unset")
+
+
+async def test_plain_handlers_see_the_current_handler_and_keep_context_changes_to_themselves() -> (
+    None
+):
+    seen: list[Any] = []
+
+    class Handler(RequestHandler):
+        def prepare(self) -> None:
+            seen.append(_request_var.get())
+            _request_var.set(self.request.path)
+
+        def get(self) -> None:
+            seen.append((current_handler() is self, current_request() is self.request))
+            self.write(_request_var.get())
+
+    app = make_app(("/.*", Handler))
+    assert (await fetch(app, "/one")).body == b"/one"
+    assert (await fetch(app, "/two")).body == b"/two"
+    assert seen == ["unset", (True, True), "unset", (True, True)]
+    assert _request_var.get() == "unset"
+    assert current_handler() is None
+
+
+async def test_plain_prepare_or_verb_may_return_something_to_await() -> None:
+    calls: list[str] = []
+
+    class Handler(RequestHandler):
+        def prepare(self) -> asyncio.Future[None] | None:
+            if self.get_query_argument("wait", None) != "prepare":
+                return None
+            future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(future.set_result, None)
+            calls.append("prepare waits")
+            return future
+
+        def get(self) -> asyncio.Future[None] | None:
+            calls.append(f"get {current_handler() is self}")
+            self.write("done")
+            if self.get_query_argument("wait", None) != "get":
+                return None
+            future = asyncio.get_running_loop().create_future()
+
+            def resolve() -> None:
+                # Scheduled from the request, so it runs in the request's context.
+                calls.append(f"resolved {current_handler() is not None}")
+                future.set_result(None)
+
+            asyncio.get_running_loop().call_soon(resolve)
+            return future
+
+    app = make_app(("/", Handler))
+    for wait in ("prepare", "get", "no"):
+        response = await fetch(app, f"/?wait={wait}")
+        assert (response.code, response.body) == (200, b"done")
+    assert calls == [
+        "prepare waits",
+        "get True",
+        "get True",
+        "resolved True",
+        "get True",
+    ]
+
+
+async def test_plain_prepare_errors_and_finish_stop_the_verb() -> None:
+    class Handler(RequestHandler):
+        def prepare(self) -> None:
+            action = self.get_query_argument("action")
+            if action == "finish":
+                self.finish("early")
+            elif action == "raise":
+                raise HTTPError(403)
+
+        def get(self) -> None:
+            self.write("verb")
+
+    app = make_app(("/", Handler))
+    assert (await fetch(app, "/?action=finish")).body == b"early"
+    assert (await fetch(app, "/?action=raise")).code == 403
+    assert (await fetch(app, "/?action=none")).body == b"verb"
+
+
+async def test_set_header_names_are_case_insensitive_and_checked() -> None:
+    errors: list[str] = []
+
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            self.set_header("content-type", "text/plain")
+            self.set_header("X-Custom-thing", b"bytes")
+            self.set_header("X-Number", 5)
+            for name, value in (("Bad Name", "x"), ("X-Split", "a\r\nb"), ("X-Nul", "\x00")):
+                try:
+                    self.set_header(name, value)
+                except Exception as exc:
+                    errors.append(type(exc).__name__)
+
+    response = await fetch(make_app(("/", Handler)), "/")
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.headers.get_list("Content-Type") == ["text/plain"]
+    assert response.headers["X-Custom-Thing"] == "bytes"
+    assert response.headers["X-Number"] == "5"
+    assert errors == ["HTTPOutputError", "ValueError", "ValueError"]
