@@ -166,6 +166,8 @@ class Application(ReversibleRouter):
         self._running: set[asyncio.Task[Any]] = set()
         self.wildcard_router = ApplicationRouter(self, handlers)
         self.default_router = ApplicationRouter(self, [Rule(AnyMatches(), self.wildcard_router)])
+        # The default router's rules while there are no virtual hosts (add_handlers).
+        self._no_host_rules = list(self.default_router.rules)
         #: The plugin manager whose hooks this application calls.
         self.plugin_manager = self._make_plugin_manager(plugins or (), load_entrypoints)
         self._apply_plugin_settings()
@@ -366,8 +368,7 @@ class Application(ReversibleRouter):
         self, request: httputil.HTTPServerRequest
     ) -> Route | httputil.HTTPMessageDelegate:
         router = self.default_router
-        rules = router.rules
-        if len(rules) == 1 and rules[0].target is self.wildcard_router:
+        if router.rules == self._no_host_rules:
             router = self.wildcard_router  # no virtual hosts: skip a level
         route = router.match_route(request)
         if route is not None:

@@ -65,6 +65,7 @@ class _ClassInfo:
     __slots__ = (
         "allowed",
         "chains_init",
+        "cls",
         "default_etag",
         "default_flush",
         "has_default_headers",
@@ -78,6 +79,8 @@ class _ClassInfo:
     )
 
     def __init__(self, cls: type[RequestHandler]) -> None:
+        #: The class these facts are about (subclasses inherit the attribute).
+        self.cls = cls
         mro = cls.__mro__
         #: A class after ``RequestHandler`` in the MRO defines ``__init__`` (a mixin
         #: listed after it): ``RequestHandler.__init__`` must call ``super().__init__``.
@@ -158,6 +161,9 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         "OPTIONS",
     )
 
+    #: What was computed about the class (see ``_ClassInfo``); set on first use.
+    _typhoon_class_info: ClassVar[_ClassInfo | None] = None
+
     #: Set by ``@stream_request_body``: the body goes to :meth:`data_received`.
     _stream_request_body: ClassVar[bool] = False
 
@@ -179,10 +185,10 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         **kwargs: Any,
     ) -> None:
         cls = type(self)
-        # Kept on each class itself (never inherited: read from its own __dict__), so
-        # classes made at run time do not accumulate in a registry.
-        info = cls.__dict__.get("_typhoon_class_info")
-        if info is None:
+        # Kept on each class itself (an inherited one names another class), so classes
+        # made at run time do not accumulate in a registry.
+        info = cls._typhoon_class_info
+        if info is None or info.cls is not cls:
             info = _ClassInfo(cls)
             type.__setattr__(cls, "_typhoon_class_info", info)
         if info.chains_init:
