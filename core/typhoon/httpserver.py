@@ -57,6 +57,7 @@ from typhoon.httputil import (
     HTTPServerRequest,
     RequestStartLine,
     ResponseStartLine,
+    _server_request,
 )
 from typhoon.iostream import IOStream, SSLIOStream
 from typhoon.log import gen_log
@@ -342,11 +343,9 @@ class _CallableAdapter(HTTPMessageDelegate):
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, RequestStartLine)
-        self.request = HTTPServerRequest(
-            connection=self.connection,
-            server_connection=self.server_conn,
-            start_line=start_line,
-            headers=headers,
+        method, uri, version = start_line
+        self.request = _server_request(
+            method, uri, version, headers, self.connection, self.server_conn
         )
         return None
 

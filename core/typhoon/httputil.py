@@ -468,11 +468,20 @@ def _server_request(
 
     The same request ``HTTPServerRequest(start_line=..., headers=..., connection=...,
     server_connection=...)`` builds, made without the general constructor's argument
-    handling: this runs once per request. ``connection.context`` supplies
-    ``remote_ip`` and ``protocol``.
+    handling: this runs once per request (the HTTP server and the web layer use it).
+    ``connection.context`` supplies ``remote_ip`` and ``protocol``; a connection
+    without such a context gets the general constructor's defaults.
     """
-    if uri[:1] != "/":
-        # Absolute form (or "*"): the general constructor knows what to do with it.
+    try:
+        context = connection.context
+        remote_ip = context.remote_ip
+        protocol = context.protocol
+        general = uri[:1] != "/"
+    except AttributeError:
+        general = True
+    if general:
+        # Absolute form (or "*"), or an unusual connection: the general constructor
+        # knows what to do with them.
         return HTTPServerRequest(
             connection=connection,
             server_connection=server_connection,
@@ -485,9 +494,8 @@ def _server_request(
     request.version = version
     request.headers = headers
     request.body = b""
-    context = connection.context
-    request.remote_ip = context.remote_ip
-    request.protocol = context.protocol
+    request.remote_ip = remote_ip
+    request.protocol = protocol
     hosts = headers._as_list.get("Host")
     host = hosts[0] if hosts is not None and hosts[0] else "127.0.0.1"
     request.host = host

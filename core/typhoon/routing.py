@@ -90,11 +90,9 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, httputil.RequestStartLine)
-        request = httputil.HTTPServerRequest(
-            connection=self.request_conn,
-            server_connection=self.server_conn,
-            start_line=start_line,
-            headers=headers,
+        method, uri, version = start_line
+        request = httputil._server_request(
+            method, uri, version, headers, self.request_conn, self.server_conn
         )
         self.delegate = self.router.find_handler(request)
         if self.delegate is None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from typhoon import httputil
 from typhoon._headers import normalize_header_name, parse_header_params
 from typhoon.errors import HTTPInputError, HTTPOutputError
 from typhoon.escape import parse_qs_bytes
@@ -1005,3 +1006,63 @@ def test_encode_username_password() -> None:
 def test_responses() -> None:
     assert responses[200] == "OK"
     assert responses[404] == "Not Found"
+
+
+class _Context:
+    remote_ip = "203.0.113.9"
+    protocol = "https"
+
+
+class _ConnectionWithContext:
+    context = _Context()
+
+
+@pytest.mark.parametrize(
+    ("uri", "host"),
+    [
+        ("/", "Example.COM:8080"),
+        ("/a/b?x=1&y=%20z&x=2&flag", "example.com"),
+        ("/search?", "[::1]:8443"),
+        ("http://other.example/p?q=1", "example.com"),
+        ("/p", ""),
+    ],
+)
+@pytest.mark.parametrize("connection", [_ConnectionWithContext(), object()])
+def test_server_request_matches_the_general_constructor(
+    uri: str, host: str, connection: object
+) -> None:
+    # The server's shortcut builds the same request as the documented constructor.
+    headers = HTTPHeaders()
+    if host:
+        headers["Host"] = host
+    fast = httputil._server_request("GET", uri, "HTTP/1.1", headers, connection, "server")
+    general = httputil.HTTPServerRequest(
+        connection=connection,  # type: ignore[arg-type]
+        server_connection="server",
+        start_line=httputil.RequestStartLine("GET", uri, "HTTP/1.1"),
+        headers=headers,
+    )
+    names = [
+        "method",
+        "uri",
+        "version",
+        "headers",
+        "body",
+        "remote_ip",
+        "protocol",
+        "host",
+        "host_name",
+        "files",
+        "connection",
+        "server_connection",
+        "path",
+        "query",
+        "query_arguments",
+        "arguments",
+        "body_arguments",
+    ]
+    for name in names:
+        assert getattr(fast, name) == getattr(general, name), name
+    assert fast.arguments is not fast.query_arguments
+    assert fast.request_time() >= 0
+    assert fast.cookies is not None

@@ -310,11 +310,15 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         if self.request is None:
-            request = self.request = httputil.HTTPServerRequest(
-                connection=self.connection,
-                server_connection=self.server_connection,
-                start_line=start_line,  # type: ignore[arg-type]  # a server only gets requests
-                headers=headers,
+            # A server delegate only ever gets request start lines.
+            method, uri, version = start_line
+            request = self.request = httputil._server_request(
+                method,
+                uri,  # type: ignore[arg-type]
+                version,
+                headers,
+                self.connection,
+                self.server_connection,
             )
             route = self.application._match_route(request)
             if type(route) is not tuple:
