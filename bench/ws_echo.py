@@ -11,6 +11,9 @@ and wait for its echo, for ``--duration`` seconds per round. Reported: messages 
 second, and server CPU time (utime + stime from /proc/<pid>/stat) per echoed message,
 split into user and system time.
 
+``--impls floor`` adds a bare ``asyncio.Protocol`` with hand-written framing and no
+checks: the least an echo costs on this event loop.
+
 Idle: ``--idle`` connections complete the handshake and then stay silent; reported:
 the server's RSS growth per connection (VmRSS after, minus before, divided by the
 count).
@@ -18,9 +21,15 @@ count).
 Rounds are interleaved (every implementation once per round, in a rotating order)
 and the summary gives medians.
 
+Instructions (``--instructions N``): each server runs under valgrind (cachegrind
+without the cache model) and echoes N messages on one connection, one at a time; the
+count of a run that echoed none (same handshake, same close) is subtracted and the
+rest divided by N. User-space work only, and independent of how busy the machine is.
+
 Usage (from the repository root)::
 
     .venv/bin/python bench/ws_echo.py --rounds 3 --duration 3
+    .venv/bin/python bench/ws_echo.py --instructions 2000 --impls typhoon,aiohttp
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import argparse
 import asyncio
 import gc
 import os
+import re
 import resource
 import select
 import signal
@@ -141,7 +151,61 @@ async def _uvicorn(sock: socket.socket) -> Any:
     return None
 
 
-SERVERS = {"typhoon": _typhoon, "tornado": _tornado, "aiohttp": _aiohttp, "uvicorn": _uvicorn}
+async def _floor(sock: socket.socket) -> Any:
+    """A bare asyncio protocol: the least a WebSocket echo costs on this loop.
+
+    The handshake is answered from the key alone and frames are read without any
+    checks (a 7-bit length, masked, one frame per read is assumed): a reference point,
+    not a server.
+    """
+    import base64
+    import hashlib
+
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    from_bytes = int.from_bytes
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+            self.head = b""
+            self.open = False
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def data_received(self, data: bytes) -> None:
+            if self.open:
+                length = data[1] & 0x7F
+                frame = from_bytes(data, "little")
+                key = (frame >> 16) & 0xFFFFFFFF
+                payload = (frame >> 48) ^ (key * _REPEAT[length]) & ((1 << (8 * length)) - 1)
+                self.transport.write(bytes((data[0], length)) + payload.to_bytes(length, "little"))
+                return
+            self.head += data
+            if b"\r\n\r\n" not in self.head:
+                return
+            for line in self.head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"sec-websocket-key":
+                    accept = base64.b64encode(hashlib.sha1(value.strip() + guid).digest())
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            self.open = True
+
+    await asyncio.get_running_loop().create_server(Echo, sock=sock)
+    return None
+
+
+_REPEAT = tuple(sum(1 << (32 * i) for i in range((n + 3) >> 2)) for n in range(126))
+
+SERVERS = {
+    "typhoon": _typhoon,
+    "tornado": _tornado,
+    "aiohttp": _aiohttp,
+    "uvicorn": _uvicorn,
+    "floor": _floor,
+}
 
 
 def _serve(impl: str) -> None:
@@ -179,19 +243,23 @@ def _raise_fd_limit() -> None:
 class Server:
     """A benchmark server process pinned to one core."""
 
-    def __init__(self, impl: str, core: int) -> None:
+    def __init__(self, impl: str, core: int, wrapper: tuple[str, ...] = ()) -> None:
         self.proc = subprocess.Popen(
             [
                 "taskset",
                 "-c",
                 str(core),
+                *wrapper,
                 sys.executable,
                 os.path.abspath(__file__),
                 "--serve",
                 impl,
             ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if wrapper else None,
             text=True,
+            # Under valgrind: the same string hashes in every run, so counts repeat.
+            env={**os.environ, "PYTHONHASHSEED": "0"} if wrapper else None,
         )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
@@ -371,6 +439,53 @@ def _idle_load(server: Server, count: int) -> float:
     return (after - before) * 1024 / count
 
 
+# --- instructions -----------------------------------------------------------------------
+
+_VALGRIND = (
+    "valgrind",
+    "--tool=cachegrind",
+    "--cache-sim=no",
+    "--cachegrind-out-file=/dev/null",
+)
+
+
+def _count_instructions(impl: str, messages: int, core: int) -> int:
+    """User-space instructions of a server that echoed ``messages`` messages, then exited."""
+    server = Server(impl, core, _VALGRIND)
+    try:
+        client = Client(server.port)
+        client.finish_handshake()
+        client.sock.setblocking(True)
+        client.sock.settimeout(60)
+        # One message at a time: each costs a full pass of the event loop, as at one
+        # connection under load.
+        for _ in range(messages):
+            client.send()
+            while not client.receive():
+                pass
+        client.sock.close()
+        time.sleep(0.5)
+        server.proc.terminate()
+        _out, err = server.proc.communicate(timeout=600)
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+    match = re.search(r"I\s+refs:\s+([\d,]+)", err)
+    if match is None:
+        raise RuntimeError(f"no instruction count from valgrind:\n{err[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def instructions(impls: list[str], messages: int, core: int) -> None:
+    """Print user-space instructions per echoed message (N messages minus none)."""
+    print(f"user-space instructions per echoed message (valgrind, {messages} messages)")
+    for impl in impls:
+        busy = _count_instructions(impl, messages, core)
+        idle = _count_instructions(impl, 0, core)
+        print(f"  {impl:8} {(busy - idle) / messages:10,.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -379,6 +494,13 @@ def main() -> None:
     parser.add_argument("--conns", default="1,100", help="comma-separated connection counts")
     parser.add_argument("--idle", type=int, default=10_000, help="idle connections (0: skip)")
     parser.add_argument("--impls", default=",".join(IMPLS))
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="count user-space instructions per message over N messages with valgrind instead",
+    )
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     args = parser.parse_args()
@@ -389,6 +511,9 @@ def main() -> None:
     os.sched_setaffinity(0, {args.client_core})
     gc.disable()
     impls = args.impls.split(",")
+    if args.instructions:
+        instructions(impls, args.instructions, args.server_core)
+        return
     conn_counts = [int(n) for n in args.conns.split(",") if n]
     echo: dict[tuple[str, int], list[EchoResult]] = {}
     idle: dict[str, list[float]] = {impl: [] for impl in impls}

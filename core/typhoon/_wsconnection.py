@@ -61,14 +61,12 @@ from typhoon.escape import json_encode
 from typhoon.iostream import IOStream
 from typhoon.log import app_log, gen_log
 from typhoon.wsproto import (
-    BinaryMessage,
     Close,
     CloseCode,
     ConnectionState,
     Ping,
     Pong,
     Role,
-    TextMessage,
     WebSocketCodec,
 )
 
@@ -299,11 +297,30 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed received bytes to the codec and dispatch what they complete."""
-        self.codec.receive_data(data)
+        codec = self.codec
         if self._waiting:
+            codec.receive_data(data)
             self._pause_reading()
             return
-        self._process()
+        # The usual case: the bytes are exactly one small message.
+        try:
+            message = codec.receive_single(data)
+        except WebSocketError as exc:
+            self._protocol_failure(exc)
+            return
+        if message is None:
+            codec.receive_data(data)
+            self._process()
+            return
+        if self._callback_failed:
+            return
+        try:
+            result = self.endpoint.on_message(message)
+        except Exception:
+            self._application_error()
+            return
+        if result is not None:
+            self._wait_for(result)
 
     def eof_received(self) -> bool:
         """The peer shut down its side; the codec reports it (1006 without a Close)."""
@@ -333,22 +350,22 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
 
     def _process(self) -> None:
         """Dispatch every complete event, in order (see the module docstring)."""
-        codec = self.codec
+        next_item = self.codec.next_item
         endpoint = self.endpoint
         while True:
             try:
-                event = codec.next_event()
+                item = next_item()
             except WebSocketError as exc:
                 self._protocol_failure(exc)
                 return
-            if event is None:
+            if item is None:
                 break
-            kind = type(event)
-            if kind is TextMessage or kind is BinaryMessage:
+            kind = type(item)
+            if kind is str or kind is bytes:
                 if self._callback_failed:
                     continue
                 try:
-                    result = endpoint.on_message(event.data)  # type: ignore[union-attr]
+                    result = endpoint.on_message(item)  # type: ignore[arg-type]
                 except Exception:
                     self._application_error()
                     continue
@@ -357,15 +374,17 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
                     return
             elif kind is Ping:
                 self._flush()
-                self._call(endpoint.on_ping, event.payload)  # type: ignore[union-attr]
+                self._call(endpoint.on_ping, item.payload)  # type: ignore[union-attr]
             elif kind is Pong:
                 self._cancel_pong_timer()
-                self._call(endpoint.on_pong, event.payload)  # type: ignore[union-attr]
+                self._call(endpoint.on_pong, item.payload)  # type: ignore[union-attr]
             else:
-                assert isinstance(event, Close)
-                self._close_received(event)
+                assert isinstance(item, Close)
+                self._close_received(item)
                 return
-        self._flush()
+        pending = self.codec.data_to_send()
+        if pending:
+            self._send(pending)
 
     def _call(self, callback: Any, data: bytes) -> None:
         if self._callback_failed:
@@ -444,9 +463,12 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
     def _flush(self) -> None:
         data = self.codec.data_to_send()
         if data:
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def write_message(
         self, message: str | bytes | dict[str, Any], binary: bool = False

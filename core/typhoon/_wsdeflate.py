@@ -29,6 +29,7 @@ __all__ = [
     "MessageInflater",
     "client_deflate_params",
     "format_extension",
+    "message_compressors",
     "parse_extensions",
     "server_negotiate_deflate",
 ]
@@ -476,3 +477,27 @@ class MessageInflater:
         if self._no_context_takeover:
             self._obj = None
         return out
+
+
+def message_compressors(
+    params: DeflateParams, *, server: bool
+) -> tuple[MessageDeflater, MessageInflater]:
+    """The compressor for what this endpoint sends and the decompressor for what it
+    receives, under the agreed ``params``.
+
+    RFC 7692 section 7.1: the ``server_*`` parameters govern what the server
+    compresses, the ``client_*`` ones what the client compresses.
+    """
+    if server:
+        send_bits, send_nct = params.server_max_window_bits, params.server_no_context_takeover
+        recv_bits, recv_nct = params.client_max_window_bits, params.client_no_context_takeover
+    else:
+        send_bits, send_nct = params.client_max_window_bits, params.client_no_context_takeover
+        recv_bits, recv_nct = params.server_max_window_bits, params.server_no_context_takeover
+    deflater = MessageDeflater(
+        window_bits=send_bits,
+        no_context_takeover=send_nct,
+        level=params.compression_level,
+        mem_level=params.mem_level,
+    )
+    return deflater, MessageInflater(window_bits=recv_bits, no_context_takeover=recv_nct)

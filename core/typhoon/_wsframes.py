@@ -12,6 +12,7 @@ Slicing keeps the integers small enough to stay in cache; a single integer over 
 from __future__ import annotations
 
 __all__ = [
+    "BINARY_HEADERS",
     "MAX_CLOSE_REASON",
     "MAX_CONTROL_PAYLOAD",
     "OP_BINARY",
@@ -20,11 +21,13 @@ __all__ = [
     "OP_PING",
     "OP_PONG",
     "OP_TEXT",
+    "TEXT_HEADERS",
     "apply_mask",
     "decode_close_payload",
     "encode_close_payload",
     "encode_frame",
     "is_valid_close_code",
+    "truncate_reason",
 ]
 
 import os
@@ -44,6 +47,11 @@ OP_PONG = 0xA
 MAX_CONTROL_PAYLOAD = 125
 #: A close payload is a 2-byte code plus the reason, so the reason is at most 123 bytes.
 MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
+
+#: The two header bytes of an unmasked, final text (binary) frame, by payload length
+#: 0-125 (section 5.2: lengths under 126 fit in the second byte).
+TEXT_HEADERS = tuple(bytes((0x80 | OP_TEXT, n)) for n in range(126))
+BINARY_HEADERS = tuple(bytes((0x80 | OP_BINARY, n)) for n in range(126))
 
 _MASK_SLICE = 1 << 14
 _PACK_SHORT = struct.Struct("!BBH").pack
@@ -162,3 +170,11 @@ def decode_close_payload(payload: bytes) -> tuple[int, str]:
     except UnicodeDecodeError as exc:
         raise WebSocketError("close reason is not valid UTF-8", close_code=1007) from exc
     return code, reason
+
+
+def truncate_reason(reason: str) -> bytes:
+    """Encode a close reason to at most 123 bytes without splitting a character."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= MAX_CLOSE_REASON:
+        return encoded
+    return encoded[:MAX_CLOSE_REASON].decode("utf-8", "ignore").encode("utf-8")

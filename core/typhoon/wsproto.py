@@ -80,10 +80,8 @@ __all__ = [
 ]
 
 import codecs
-import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 from ._wsdeflate import (
     DeflateOptions,
@@ -92,9 +90,22 @@ from ._wsdeflate import (
     MessageDeflater,
     MessageInflater,
     format_extension,
+    message_compressors,
     parse_extensions,
 )
+from ._wsevents import (
+    BinaryMessage,
+    Close,
+    CloseCode,
+    ConnectionState,
+    Event,
+    Ping,
+    Pong,
+    Role,
+    TextMessage,
+)
 from ._wsframes import (
+    BINARY_HEADERS,
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
     OP_CLOSE,
@@ -102,11 +113,13 @@ from ._wsframes import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    TEXT_HEADERS,
     apply_mask,
     decode_close_payload,
     encode_close_payload,
     encode_frame,
     is_valid_close_code,
+    truncate_reason,
 )
 from ._wshandshake import (
     WEBSOCKET_GUID,
@@ -133,96 +146,16 @@ DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
-class Role(enum.Enum):
-    """Which end of the connection a codec speaks for; it decides masking (section 5.3)."""
-
-    CLIENT = "client"
-    SERVER = "server"
-
-
-class ConnectionState(enum.Enum):
-    """Where a codec is in the closing handshake (RFC 6455 section 7)."""
-
-    #: Messages flow both ways.
-    OPEN = "open"
-    #: We sent a Close frame and wait for the peer's; received messages still arrive.
-    CLOSING = "closing"
-    #: Both Close frames were exchanged, the connection failed, or the transport ended.
-    CLOSED = "closed"
-
-
-class CloseCode(enum.IntEnum):
-    """Close status codes (RFC 6455 section 7.4.1 and the IANA registry)."""
-
-    NORMAL_CLOSURE = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    #: Reported locally when a Close frame had no code; never sent.
-    NO_STATUS_RECEIVED = 1005
-    #: Reported locally when the transport ended without a Close frame; never sent.
-    ABNORMAL_CLOSURE = 1006
-    INVALID_DATA = 1007
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-    MANDATORY_EXTENSION = 1010
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
-    BAD_GATEWAY = 1014
-
-
-@dataclass(frozen=True, slots=True)
-class TextMessage:
-    """A text message (opcode 0x1), already validated as UTF-8.
-
-    ``final`` is always true unless the codec delivers fragments, in which case each
-    frame is one event and ``final`` marks the last one of the message.
-    """
-
-    data: str
-    final: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class BinaryMessage:
-    """A binary message (opcode 0x2); ``final`` as for :class:`TextMessage`."""
-
-    data: bytes
-    final: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Ping:
-    """A Ping frame. With ``auto_pong`` the codec already queued the Pong."""
-
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Pong:
-    """A Pong frame, solicited or not (section 5.5.3)."""
-
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """The peer closed the connection.
-
-    ``code`` is the peer's status code, 1005 when its Close frame had none, or 1006
-    when the transport ended without any Close frame. When the peer started the
-    closing handshake the codec has already queued the echoing Close frame.
-    """
-
-    code: int
-    reason: str
-
-
-#: The events :meth:`WebSocketCodec.next_event` produces.
-Event: TypeAlias = TextMessage | BinaryMessage | Ping | Pong | Close
-
 _NO_FRAME = -1
+# For unmasking payloads of 0-125 bytes: a 4-byte key times _KEY_REPEAT[n] is the key
+# repeated over (at least) n bytes; & _LOW[n] keeps n bytes.
+_KEY_REPEAT = tuple(sum(1 << (32 * i) for i in range((n + 3) >> 2)) for n in range(126))
+_LOW = tuple((1 << (8 * n)) - 1 for n in range(126))
+# Bound once: looking the class method up on every call costs about as much as the call.
+_from_bytes = int.from_bytes
+_OPEN = ConnectionState.OPEN
+_CLOSING = ConnectionState.CLOSING
+_CLOSED = ConnectionState.CLOSED
 
 
 class WebSocketCodec:
@@ -265,11 +198,15 @@ class WebSocketCodec:
         "_opcode",
         "_out",
         "_parts",
+        "_plain_send",
         "_pos",
         "_remaining",
         "_send_decoder",
         "_send_opcode",
         "_server",
+        "_small_base",
+        "_small_header",
+        "_small_limit",
         "_state",
         "close_code",
         "close_reason",
@@ -296,7 +233,7 @@ class WebSocketCodec:
         self._max_size = max_message_size
         self._deliver_fragments = deliver_fragments
         self._auto_pong = auto_pong
-        self._state = ConnectionState.OPEN
+        self._state = _OPEN
         self._out = bytearray()
         self._buf: bytes | bytearray = b""
         self._pos = 0
@@ -320,34 +257,19 @@ class WebSocketCodec:
         self._send_decoder: codecs.IncrementalDecoder | None = None
         self._deflater: MessageDeflater | None = None
         self._inflater: MessageInflater | None = None
+        # What _small_message accepts: the header size, the mask bit's value in the
+        # second byte and the largest length (125, or less under max_message_size).
+        # Whether send_message may frame without masking or compressing.
+        self._plain_send = self._server and deflate is None
+        self._small_header = 6 if self._server else 2
+        self._small_base = 0x80 if self._server else 0
+        self._small_limit = (
+            MAX_CONTROL_PAYLOAD
+            if max_message_size is None
+            else min(MAX_CONTROL_PAYLOAD, max_message_size)
+        )
         if deflate is not None:
-            # RFC 7692 section 7.1: the server_* parameters govern what the server
-            # compresses, the client_* ones what the client compresses.
-            if self._server:
-                send_bits, send_nct = (
-                    deflate.server_max_window_bits,
-                    deflate.server_no_context_takeover,
-                )
-                recv_bits, recv_nct = (
-                    deflate.client_max_window_bits,
-                    deflate.client_no_context_takeover,
-                )
-            else:
-                send_bits, send_nct = (
-                    deflate.client_max_window_bits,
-                    deflate.client_no_context_takeover,
-                )
-                recv_bits, recv_nct = (
-                    deflate.server_max_window_bits,
-                    deflate.server_no_context_takeover,
-                )
-            self._deflater = MessageDeflater(
-                window_bits=send_bits,
-                no_context_takeover=send_nct,
-                level=deflate.compression_level,
-                mem_level=deflate.mem_level,
-            )
-            self._inflater = MessageInflater(window_bits=recv_bits, no_context_takeover=recv_nct)
+            self._deflater, self._inflater = message_compressors(deflate, server=self._server)
 
     # --- state --------------------------------------------------------------------------
 
@@ -381,9 +303,7 @@ class WebSocketCodec:
         Bytes arriving after the connection closed are discarded (section 5.5.1: no
         frame may follow a Close).
         """
-        if self._state is ConnectionState.CLOSED:
-            return
-        if self._eof:
+        if self._state is _CLOSED or self._eof:
             return
         if not data:
             self._eof = True
@@ -410,17 +330,109 @@ class WebSocketCodec:
         Raises :class:`~typhoon.errors.WebSocketError` when the peer broke the protocol;
         its ``close_code`` is the code already queued in :meth:`data_to_send`.
         """
+        item = self.next_item()
+        if isinstance(item, str):
+            return TextMessage(item)
+        if isinstance(item, bytes):
+            return BinaryMessage(item)
+        return item
+
+    def next_item(self) -> str | bytes | Event | None:
+        """:meth:`next_event` without the message wrapper: a complete message comes back
+        as its data, ``str`` for text and ``bytes`` for binary.
+
+        Control frames come back as events, as do fragments when the codec delivers
+        them. A connection's read loop uses it to skip one object per message.
+        """
         try:
+            if self._opcode == _NO_FRAME and not self._msg_opcode:
+                buf = self._buf
+                pos = self._pos
+                size = len(buf)
+                if pos >= size:
+                    if not self._eof:
+                        return None
+                elif size - pos >= self._small_header:
+                    message = self._small_message(buf, pos, size)
+                    if message is not None:
+                        return message
             return self._next_event()
         except WebSocketError as exc:
             self._fail(exc.close_code, str(exc))
             raise
 
+    def receive_single(self, data: bytes) -> str | bytes | None:
+        """Take ``data`` as one whole message, when it is exactly one.
+
+        When nothing is buffered or in progress and ``data`` is exactly one whole,
+        uncompressed frame of at most 125 bytes, its message is returned (``str`` for
+        text, ``bytes`` for binary). Otherwise nothing is consumed and the result is
+        ``None``: feed ``data`` to :meth:`receive_data` and read with :meth:`next_item`.
+        Read loops try it first: one small message per read is the usual case.
+
+        Raises :class:`~typhoon.errors.WebSocketError` (1007) for a text message that
+        is not UTF-8, with the Close frame queued as :meth:`next_event` does.
+        """
+        if (
+            self._pos < len(self._buf)
+            or self._opcode != _NO_FRAME
+            or self._msg_opcode
+            or self._state is _CLOSED
+            or self._eof
+        ):
+            return None
+        size = len(data)
+        if size < self._small_header or data[1] - self._small_base + self._small_header != size:
+            return None
+        try:
+            return self._small_message(data, 0, size)
+        except WebSocketError as exc:
+            self._fail(exc.close_code, str(exc))
+            raise
+
+    def _small_message(self, buf: bytes | bytearray, pos: int, size: int) -> str | bytes | None:
+        """Read a buffered single-frame message of at most 125 bytes, or return ``None``.
+
+        First byte 0x81 or 0x82: FIN, no RSV bit, text or binary (section 5.2); second:
+        the mask bit this role requires (section 5.1), a 7-bit length within
+        ``max_message_size``. Anything else goes through :meth:`_read_header`.
+        """
+        first = buf[pos]
+        length = buf[pos + 1] - self._small_base
+        if (first != 0x81 and first != 0x82) or not 0 <= length <= self._small_limit:
+            return None
+        start = pos + self._small_header
+        end = start + length
+        if end > size:
+            return None
+        if self._server:
+            # Section 5.3 for a short payload, in integer arithmetic: the frame read as
+            # one little-endian integer (2 header bytes, the 4-byte key, the payload);
+            # one multiplication repeats the key over the payload's length.
+            frame = _from_bytes(buf if end == size and not pos else buf[pos:end], "little")
+            unmasked = (frame >> 48) ^ ((frame >> 16) & 0xFFFFFFFF) * _KEY_REPEAT[length]
+            if length & 3:
+                unmasked &= _LOW[length]
+            payload = unmasked.to_bytes(length, "little")
+        else:
+            payload = bytes(buf[start:end])
+        if end == size:
+            self._buf = b""
+            self._pos = 0
+        else:
+            self._pos = end
+        if first == 0x82:
+            return payload
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WebSocketError("text message is not valid UTF-8", close_code=1007) from exc
+
     def _fail(self, code: int, reason: str) -> None:
-        if self._state is ConnectionState.OPEN:
-            payload = code.to_bytes(2, "big") + _truncate_reason(reason)
+        if self._state is _OPEN:
+            payload = code.to_bytes(2, "big") + truncate_reason(reason)
             self._out += encode_frame(OP_CLOSE, payload, mask=self._mask_outgoing)
-        self._state = ConnectionState.CLOSED
+        self._state = _CLOSED
         self._release()
 
     def _release(self) -> None:
@@ -432,15 +444,16 @@ class WebSocketCodec:
         self._deflater = None
 
     def _end_of_input(self) -> Event | None:
-        if not self._eof or self._state is ConnectionState.CLOSED:
+        if not self._eof or self._state is _CLOSED:
             return None
         # Section 7.1.5: a transport closed without a Close frame reports 1006.
-        self._state = ConnectionState.CLOSED
+        self._state = _CLOSED
         self._release()
         return Close(int(CloseCode.ABNORMAL_CLOSURE), "")
 
-    def _next_event(self) -> Event | None:
-        while self._state is not ConnectionState.CLOSED:
+    def _next_event(self) -> str | bytes | Event | None:
+        event: str | bytes | Event | None
+        while self._state is not _CLOSED:
             if self._opcode == _NO_FRAME and not self._read_header():
                 return self._end_of_input()
             if self._opcode >= OP_CLOSE:
@@ -577,7 +590,7 @@ class WebSocketCodec:
         opcode = self._opcode
         self._opcode = _NO_FRAME
         if opcode == OP_PING:
-            if self._auto_pong and self._state is ConnectionState.OPEN:
+            if self._auto_pong and self._state is _OPEN:
                 self._out += encode_frame(OP_PONG, payload, mask=self._mask_outgoing)
             return Ping(payload)
         if opcode == OP_PONG:
@@ -585,15 +598,15 @@ class WebSocketCodec:
         code, reason = decode_close_payload(payload)
         self.close_code = code
         self.close_reason = reason
-        if self._state is ConnectionState.OPEN:
+        if self._state is _OPEN:
             # Section 5.5.1: answer with a Close, echoing the status code.
             echo = b"" if code == CloseCode.NO_STATUS_RECEIVED else code.to_bytes(2, "big")
             self._out += encode_frame(OP_CLOSE, echo, mask=self._mask_outgoing)
-        self._state = ConnectionState.CLOSED
+        self._state = _CLOSED
         self._release()
         return Close(code, reason)
 
-    def _data_frame(self) -> Event | None:
+    def _data_frame(self) -> str | bytes | Event | None:
         remaining = self._remaining
         available = len(self._buf) - self._pos
         text = self._msg_opcode == OP_TEXT
@@ -627,18 +640,18 @@ class WebSocketCodec:
             self._msg_opcode = 0
             self._decoder = None
         if text:
-            return TextMessage("".join(parts), fin)
-        return BinaryMessage(b"".join(parts), fin)
+            return TextMessage("".join(parts), fin) if self._deliver_fragments else "".join(parts)
+        return BinaryMessage(b"".join(parts), fin) if self._deliver_fragments else b"".join(parts)
 
-    def _single_frame_message(self, payload: bytes, text: bool) -> Event:
+    def _single_frame_message(self, payload: bytes, text: bool) -> str | bytes:
         self._opcode = _NO_FRAME
         self._msg_opcode = 0
         if self._msg_compressed and payload:
             payload = self._inflate(payload) + self._finish_inflate()
         if not text:
-            return BinaryMessage(payload)
+            return payload
         try:
-            return TextMessage(payload.decode("utf-8"))
+            return payload.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise WebSocketError("text message is not valid UTF-8", close_code=1007) from exc
 
@@ -687,7 +700,7 @@ class WebSocketCodec:
     # --- sending ------------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if self._state is not ConnectionState.OPEN:
+        if self._state is not _OPEN:
             raise WebSocketClosedError(f"cannot send: the connection is {self._state.value}")
 
     def send_message(
@@ -705,6 +718,17 @@ class WebSocketCodec:
         received, :class:`~typhoon.errors.WebSocketOutputError` for text that is not
         UTF-8 or a fragment whose type differs from the message's.
         """
+        if final and self._plain_send and not self._send_opcode and self._state is _OPEN:
+            # The common case: a whole message from a server without compression.
+            if type(data) is str and not binary:
+                payload = data.encode("utf-8")
+                if len(payload) < 126:
+                    return TEXT_HEADERS[len(payload)] + payload
+                return encode_frame(OP_TEXT, payload)
+            if type(data) is bytes and binary:
+                if len(data) < 126:
+                    return BINARY_HEADERS[len(data)] + data
+                return encode_frame(OP_BINARY, data)
         self._check_open()
         is_text = not binary if isinstance(data, str) else binary is False
         opcode = OP_TEXT if is_text else OP_BINARY
@@ -771,14 +795,6 @@ class WebSocketCodec:
         """
         self._check_open()
         frame = encode_frame(OP_CLOSE, encode_close_payload(code, reason), mask=self._mask_outgoing)
-        self._state = ConnectionState.CLOSING
+        self._state = _CLOSING
         self._deflater = None
         return frame
-
-
-def _truncate_reason(reason: str) -> bytes:
-    """Encode a failure reason to at most 123 bytes without splitting a character."""
-    encoded = reason.encode("utf-8")
-    if len(encoded) <= MAX_CONTROL_PAYLOAD - 2:
-        return encoded
-    return encoded[: MAX_CONTROL_PAYLOAD - 2].decode("utf-8", "ignore").encode("utf-8")

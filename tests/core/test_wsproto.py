@@ -32,6 +32,7 @@ from typhoon.wsproto import (
     Ping,
     Pong,
     TextMessage,
+    WebSocketCodec,
     apply_mask,
     is_valid_close_code,
 )
@@ -487,3 +488,136 @@ def test_receive_data_accepts_any_buffer(kind: Callable[[bytes], object]) -> Non
     codec.receive_data(kind(data[:5]))  # type: ignore[arg-type]
     codec.receive_data(kind(data[5:]))  # type: ignore[arg-type]
     assert list(codec.events()) == [TextMessage("abc"), BinaryMessage(b"def")]
+
+
+# --- the small-message paths (receive_single, next_item, send_message) --------------------
+
+
+@pytest.mark.parametrize("size", range(126))
+def test_small_frames_of_every_length_unmask_exactly(size: int) -> None:
+    payload = os.urandom(size)
+    key = os.urandom(4)
+    frame = raw_frame(0x2, payload, mask=key)
+    codec = server()
+    assert codec.receive_single(frame) == payload
+    codec.receive_data(frame + frame)
+    assert codec.next_item() == payload
+    assert codec.next_item() == payload
+    assert codec.next_item() is None
+    text = ("é" * size)[: size // 2]
+    assert server().receive_single(raw_frame(0x1, text.encode(), mask=key)) == text
+
+
+def test_next_item_returns_message_data_and_control_events() -> None:
+    codec = server()
+    codec.receive_data(
+        raw_frame(0x1, b"one")
+        + raw_frame(0x9, b"p")
+        + raw_frame(0x2, b"x" * 200)
+        + raw_frame(0x1, b"fr", fin=False)
+        + raw_frame(0x0, b"ag")
+        + raw_frame(0x8, struct.pack("!H", 1000))
+    )
+    assert [codec.next_item() for _ in range(6)] == [
+        "one",
+        Ping(b"p"),
+        b"x" * 200,
+        "frag",
+        Close(1000, ""),
+        None,
+    ]
+
+
+def test_next_item_gives_fragments_as_events_when_asked() -> None:
+    codec = server(deliver_fragments=True)
+    codec.receive_data(raw_frame(0x2, b"ab", fin=False) + raw_frame(0x0, b"cd"))
+    assert codec.next_item() == BinaryMessage(b"ab", final=False)
+    assert codec.next_item() == BinaryMessage(b"cd", final=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        raw_frame(0x1, b"two") + raw_frame(0x1, b"frames"),
+        raw_frame(0x1, b"partial")[:-1],
+        raw_frame(0x2, b"x" * 126),
+        raw_frame(0x1, b"not final", fin=False),
+        raw_frame(0x9, b"ping"),
+        raw_frame(0x1, b"rsv2", rsv=2),
+        raw_frame(0x1, b"\xff", length=b"\x7e\x00\x01"),
+        b"\x81",
+        b"",
+    ],
+)
+def test_receive_single_leaves_anything_else_to_the_general_path(data: bytes) -> None:
+    def outcome(codec: WebSocketCodec) -> object:
+        try:
+            return feed(codec, data)
+        except WebSocketError as exc:
+            return exc.close_code
+
+    codec = server()
+    assert codec.receive_single(data) is None
+    assert codec.data_to_send() == b""
+    # Nothing was consumed: the same bytes give what they give a fresh codec.
+    assert outcome(codec) == outcome(server())
+
+
+def test_receive_single_refuses_an_unmasked_client_frame_to_the_general_path() -> None:
+    codec = server()
+    data = server_frame(0x1, b"unmasked")
+    assert codec.receive_single(data) is None
+    expect_failure(codec, data, 1002)
+
+
+def test_receive_single_waits_behind_buffered_bytes_and_open_messages() -> None:
+    codec = server()
+    frame = raw_frame(0x1, b"abc")
+    codec.receive_data(frame[:3])
+    assert codec.receive_single(frame) is None
+    codec.receive_data(frame[3:])
+    assert list(codec.events()) == [TextMessage("abc")]
+    codec.receive_data(raw_frame(0x1, b"ab", fin=False))
+    assert list(codec.events()) == []
+    assert codec.receive_single(raw_frame(0x1, b"new")) is None
+    expect_failure(codec, raw_frame(0x1, b"new"), 1002)
+
+
+def test_receive_single_invalid_utf8_is_1007_with_the_close_queued() -> None:
+    codec = server()
+    with pytest.raises(WebSocketError) as info:
+        codec.receive_single(raw_frame(0x1, b"\xc3\x28"))
+    assert info.value.close_code == 1007
+    assert codec.state is ConnectionState.CLOSED
+    [(first, _opcode, payload)] = parse_frames(codec.data_to_send())
+    assert first == 0x88
+    assert payload[:2] == struct.pack("!H", 1007)
+
+
+def test_receive_single_respects_a_small_max_message_size() -> None:
+    codec = server(max_message_size=10)
+    assert codec.receive_single(raw_frame(0x2, b"x" * 10)) == b"x" * 10
+    data = raw_frame(0x2, b"x" * 11)
+    assert codec.receive_single(data) is None
+    expect_failure(codec, data, 1009)
+
+
+def test_receive_single_after_close_and_on_the_client_side() -> None:
+    codec = server()
+    codec.receive_data(raw_frame(0x8, struct.pack("!H", 1000)))
+    assert list(codec.events()) == [Close(1000, "")]
+    assert codec.receive_single(raw_frame(0x1, b"late")) is None
+    assert client().receive_single(server_frame(0x1, b"hi")) == "hi"
+    assert client().receive_single(raw_frame(0x1, b"masked")) is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 4, 125, 126, 70000])
+def test_server_send_fast_path_matches_the_general_encoding(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    text = "a" * size
+    codec = server()
+    assert parse_frames(codec.send_message(payload, binary=True)) == [(0x82, 0x2, payload)]
+    assert parse_frames(codec.send_message(text)) == [(0x81, 0x1, text.encode())]
+    codec.send_close()
+    with pytest.raises(WebSocketClosedError):
+        codec.send_message(text)
