@@ -40,6 +40,7 @@ from __future__ import annotations
 
 __all__ = [
     "CLOSE_TIMEOUT",
+    "ServerDrain",
     "WebSocketEndpoint",
     "WebSocketProtocol",
     "WebSocketProtocol13",
@@ -50,7 +51,7 @@ import asyncio
 import socket
 import sys
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -176,6 +177,7 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
         "_callback_failed",
         "_close_timer",
         "_done",
+        "_drain",
         "_drain_waiters",
         "_finished",
         "_loop",
@@ -219,6 +221,8 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._callback_failed = False
+        # The entry in the HTTP server's connection registry, when it has one.
+        self._drain: ServerDrain | None = None
         self._drain_waiters: deque[asyncio.Future[None]] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
@@ -587,6 +591,10 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
             self.endpoint.on_ws_connection_close(code, reason)
         except Exception:
             app_log.error("Exception in the WebSocket close callback", exc_info=True)
+        drain = self._drain
+        if drain is not None:
+            self._drain = None
+            drain.lost()
 
     # --- keep-alive -----------------------------------------------------------------
 
@@ -624,3 +632,69 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
             )
         # The peer is gone: no point waiting for its Close (nor for the buffer to drain).
         self.abort()
+
+
+class ServerDrain:
+    """An open server-side WebSocket connection in its HTTP server's connection registry.
+
+    ``HTTPServer.shutdown()`` calls :meth:`start_draining` on every connection it
+    holds, waits (within its deadline) for them to leave the registry, then awaits
+    :meth:`close` on those still there. A WebSocket connection leaves the HTTP
+    connection it was upgraded from, so without an entry of its own a shutdown would
+    neither tell the client nor wait for it.
+
+    :arg connection: the open connection.
+    :arg registry: the server's set of open connections; the entry adds itself and
+        removes itself once the connection is gone.
+    :arg on_close: the server's ``on_close(connection)``, called with the entry then
+        (it tells a waiting shutdown that one more connection is done).
+    """
+
+    __slots__ = ("_closed", "_connection", "_on_close", "_registry")
+
+    def __init__(
+        self,
+        connection: WebSocketProtocol13,
+        registry: set[Any],
+        on_close: Callable[[object], None],
+    ) -> None:
+        self._connection = connection
+        self._registry = registry
+        self._on_close = on_close
+        self._closed: asyncio.Future[None] | None = None
+        registry.add(self)
+        connection._drain = self
+
+    def start_draining(self) -> None:
+        """The server is shutting down: send Close 1001 (RFC 6455 section 7.4.1, "going
+        away") and let the closing handshake finish."""
+        connection = self._connection
+        if not connection.is_closing():
+            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+
+    async def close(self) -> None:
+        """Drop the connection now (the shutdown deadline passed) and wait until it is
+        gone."""
+        connection = self._connection
+        if connection._drain is not self:
+            return
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = connection._loop.create_future()
+        connection.abort()
+        try:
+            await asyncio.wait_for(asyncio.shield(closed), CLOSE_TIMEOUT)
+        except TimeoutError:
+            gen_log.info("WebSocket connection still not closed %s s after abort", CLOSE_TIMEOUT)
+            self._registry.discard(self)
+
+    def lost(self) -> None:
+        """The connection is gone: leave the registry and tell the server."""
+        self._registry.discard(self)
+        closed = self._closed
+        if closed is not None and not closed.done():
+            closed.set_result(None)
+        try:
+            self._on_close(self)
+        except Exception:
+            app_log.error("Exception in the server's on_close", exc_info=True)

@@ -56,7 +56,7 @@ from typing import Any
 
 from typhoon._wsasgi import ASGIWebSocketProtocol, asgi_websocket_protocol
 from typhoon._wsclient import WebSocketClientConnection, keepalive_timings
-from typhoon._wsconnection import WebSocketProtocol, WebSocketProtocol13
+from typhoon._wsconnection import ServerDrain, WebSocketProtocol, WebSocketProtocol13
 from typhoon.concurrent import convert_yielded
 from typhoon.errors import (
     WebSocketClosedError,
@@ -194,6 +194,7 @@ class WebSocketHandler(RequestHandler):
         if over_asgi is not None:
             self.ws_connection = over_asgi
             return self._open(over_asgi, args, kwargs)
+        registry = _server_registry(request)
         stream = self.detach()
         codec = WebSocketCodec(
             Role.SERVER, deflate=accept.deflate, max_message_size=self.max_message_size
@@ -214,13 +215,15 @@ class WebSocketHandler(RequestHandler):
         self._headers = _NO_HEADERS
         attaching = connection.attach(stream)
         if attaching is None:
+            _join_registry(connection, registry)
             return self._open(connection, args, kwargs)
-        return self._attach_then_open(connection, attaching, args, kwargs)
+        return self._attach_then_open(connection, attaching, registry, args, kwargs)
 
     async def _attach_then_open(
         self,
         connection: WebSocketProtocol13,
         attaching: Awaitable[None],
+        registry: _Registry | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
@@ -231,6 +234,7 @@ class WebSocketHandler(RequestHandler):
             gen_log.debug("WebSocket connection lost before open: %s", exc)
             self.ws_connection = None
             return
+        _join_registry(connection, registry)
         opening = self._open(connection, args, kwargs)
         if opening is not None:
             await opening
@@ -495,6 +499,40 @@ class WebSocketHandler(RequestHandler):
         """Set a cookie; refused on an upgraded connection (headers are gone)."""
         self._refuse_after_upgrade()
         super().set_cookie(*args, **kwargs)
+
+
+#: An HTTP server's registry of open connections, its ``on_close``, and the settings
+#: whose ``draining`` flag says it is shutting down.
+_Registry = tuple[set[Any], Callable[[object], None], object]
+
+
+def _server_registry(request: HTTPServerRequest) -> _Registry | None:
+    """The connection registry of the :class:`~typhoon.httpserver.HTTPServer` that
+    accepted ``request``, read before the connection leaves it; ``None`` for servers
+    without one (a subclass serving streams, another server).
+
+    The server shares the registry and its draining flag with every connection it
+    serves (its ``ServerSettings``); an upgraded connection enters it again through a
+    :class:`~typhoon._wsconnection.ServerDrain`, so ``HTTPServer.shutdown()`` closes it
+    with 1001 and waits for it like any other connection.
+    """
+    settings = getattr(request.server_connection, "_settings", None)
+    connections = getattr(settings, "connections", None)
+    server = getattr(settings, "delegate", None)
+    on_close = getattr(server, "on_close", None)
+    if not isinstance(connections, set) or on_close is None:
+        return None
+    return connections, on_close, settings
+
+
+def _join_registry(connection: WebSocketProtocol13, registry: _Registry | None) -> None:
+    if registry is None or connection.is_closing():
+        return
+    connections, on_close, settings = registry
+    drain = ServerDrain(connection, connections, on_close)
+    if getattr(settings, "draining", False):
+        # Upgraded while the server shuts down: the client is told at once.
+        drain.start_draining()
 
 
 def websocket_connect(
