@@ -6,7 +6,9 @@ per-byte Python loop (the thing it replaces; timed on small sizes only) and, whe
 ceiling. Reported: best-of-``--repeat`` time and MB/s.
 
 Codec: a server ``WebSocketCodec`` reading a masked 32-byte text frame and encoding
-the echo, uncompressed and with permessage-deflate. Reported: microseconds per
+the echo, uncompressed and with permessage-deflate through the events API, and
+uncompressed through ``receive_single`` (the path a connection takes when a read holds
+exactly one small message). Reported: microseconds per
 message (best of ``--repeat`` batches).
 
 Usage (from the repository root)::
@@ -82,6 +84,18 @@ def bench_codec(repeat: int) -> None:
 
         seconds = best_time(echo_one, repeat, 2000)
         print(f"server codec, 32-byte echo, {label:<20} {seconds * 1e6:6.2f} us/message")
+        if params is not None:
+            continue
+        # The connection's own path: one whole message per read, no event objects.
+        single = WebSocketCodec(Role.SERVER)
+
+        def echo_single(receiver: WebSocketCodec = single, frame: bytes = frame) -> None:
+            message = receiver.receive_single(frame)
+            assert message is not None
+            receiver.send_message(message)
+
+        seconds = best_time(echo_single, repeat, 2000)
+        print(f"server codec, 32-byte echo, {'receive_single':<20} {seconds * 1e6:6.2f} us/message")
 
 
 def main() -> None:
