@@ -14,7 +14,8 @@ both are an *endpoint* with ``on_message``, ``on_ping``, ``on_pong``,
 Strategy. After the handshake the connection leaves its IOStream for a transport of
 its own (:mod:`typhoon._wstransport`), so received bytes reach
 :meth:`WebSocketProtocol13.data_received` directly: they are parsed and every event
-they complete is dispatched in that call, and what the handlers write goes out with
+they complete is dispatched in that call (a read that is exactly one small message
+takes one codec call, ``receive_single``), and what the handlers write goes out with
 no future or loop turn in between. When ``on_message`` returns an awaitable,
 dispatching stops and the transport stops reading until the awaitable is done:
 messages are handled one after another and a slow handler pushes back on the sender.
@@ -29,6 +30,10 @@ gets a Close frame with the code the codec chose; the write side is then shut do
 and input discarded until the peer closes, so the Close frame cannot be destroyed by
 a reset. Whatever the path, the endpoint's ``on_ws_connection_close`` runs exactly
 once, when the transport is gone.
+
+Server shutdown: a server-side connection upgraded by an ``HTTPServer`` re-enters the
+server's connection registry as a :class:`ServerDrain`, so ``HTTPServer.shutdown()``
+sends it a Close with 1001 (going away) and waits for it within its deadline.
 
 Keep-alive: with ``ping_interval`` a Ping is sent every interval; when a Pong has not
 arrived ``ping_timeout`` seconds after a Ping, the peer is taken for dead: a Close

@@ -29,7 +29,8 @@ frame carrying the matching code (1002, 1007, 1009) before the connection closes
 a handshake with a malformed ``Sec-WebSocket-Key`` or over HTTP/1.0 is refused with
 400 and an unsupported version with 426 and ``Sec-WebSocket-Version: 13``. Keep-alive
 follows Tornado 6.5: ``ping_timeout`` defaults to, and may not exceed,
-``ping_interval``.
+``ping_interval``. ``HTTPServer.shutdown()`` closes open connections with 1001 (going
+away) and waits for the clients' answers within its deadline.
 
 Once a handler is upgraded, its HTTP connection object, parser and response headers
 are released (an idle connection costs a few KiB): ``request.connection`` becomes a

@@ -30,6 +30,9 @@ Then, on both sides::
     transport.write(codec.data_to_send())   # automatic pongs and close replies
     transport.write(codec.send_message("hi"))
 
+Read loops may skip event objects: ``next_item()`` gives a message as ``str``/``bytes``,
+``receive_single(chunk)`` reads a chunk that is exactly one small message in one call.
+
 Strictness: every violation of RFC 6455 or RFC 7692 by the peer raises
 :class:`~typhoon.errors.WebSocketError` with the close code to use (1002 protocol
 error, 1007 invalid data, 1009 too big). Before raising, the codec queues a Close
@@ -144,17 +147,13 @@ from .errors import (
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
-
-
 _NO_FRAME = -1
-# For unmasking payloads of 0-125 bytes: a 4-byte key times _KEY_REPEAT[n] is the key
-# repeated over (at least) n bytes; & _LOW[n] keeps n bytes.
+# Unmasking 0-125 bytes: key * _KEY_REPEAT[n] repeats it over n bytes (& _LOW[n]: exactly).
 _KEY_REPEAT = tuple(sum(1 << (32 * i) for i in range((n + 3) >> 2)) for n in range(126))
 _LOW = tuple((1 << (8 * n)) - 1 for n in range(126))
 # Bound once: looking the class method up on every call costs about as much as the call.
 _from_bytes = int.from_bytes
 _OPEN = ConnectionState.OPEN
-_CLOSING = ConnectionState.CLOSING
 _CLOSED = ConnectionState.CLOSED
 
 
@@ -795,6 +794,6 @@ class WebSocketCodec:
         """
         self._check_open()
         frame = encode_frame(OP_CLOSE, encode_close_payload(code, reason), mask=self._mask_outgoing)
-        self._state = _CLOSING
+        self._state = ConnectionState.CLOSING
         self._deflater = None
         return frame
