@@ -598,7 +598,6 @@ class WebSocketProtocol13(WebSocketProtocol, asyncio.Protocol):
             app_log.error("Exception in the WebSocket close callback", exc_info=True)
         drain = self._drain
         if drain is not None:
-            self._drain = None
             drain.lost()
 
     # --- keep-alive -----------------------------------------------------------------
@@ -694,7 +693,11 @@ class ServerDrain:
             self._registry.discard(self)
 
     def lost(self) -> None:
-        """The connection is gone: leave the registry and tell the server."""
+        """The connection is gone (or never came): leave the registry, tell the server."""
+        connection = self._connection
+        if connection._drain is not self:
+            return
+        connection._drain = None
         self._registry.discard(self)
         closed = self._closed
         if closed is not None and not closed.done():

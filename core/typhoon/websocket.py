@@ -195,8 +195,6 @@ class WebSocketHandler(RequestHandler):
         if over_asgi is not None:
             self.ws_connection = over_asgi
             return self._open(over_asgi, args, kwargs)
-        registry = _server_registry(request)
-        stream = self.detach()
         codec = WebSocketCodec(
             Role.SERVER, deflate=accept.deflate, max_message_size=self.max_message_size
         )
@@ -208,6 +206,17 @@ class WebSocketHandler(RequestHandler):
             ping_interval=interval,
             ping_timeout=timeout,
         )
+        # The connection enters its server's registry before it leaves the HTTP
+        # connection, so a shutdown waiting for the registry to empty never sees it
+        # empty in between.
+        registry = _server_registry(request)
+        drain = None if registry is None else ServerDrain(connection, registry[0], registry[1])
+        try:
+            stream = self.detach()
+        except BaseException:
+            if drain is not None:
+                drain.lost()
+            raise
         self.ws_connection = connection
         # The HTTP connection (and its parser) is done with; keep only what a
         # WebSocket connection still needs, so idle connections stay small.
@@ -216,14 +225,15 @@ class WebSocketHandler(RequestHandler):
         self._headers = _NO_HEADERS
         attaching = connection.attach(stream)
         if attaching is None:
-            _join_registry(connection, registry)
+            _drain_if_shutting_down(drain, registry)
             return self._open(connection, args, kwargs)
-        return self._attach_then_open(connection, attaching, registry, args, kwargs)
+        return self._attach_then_open(connection, attaching, drain, registry, args, kwargs)
 
     async def _attach_then_open(
         self,
         connection: WebSocketProtocol13,
         attaching: Awaitable[None],
+        drain: ServerDrain | None,
         registry: _Registry | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -234,8 +244,10 @@ class WebSocketHandler(RequestHandler):
             # The client left while the connection changed hands: nothing was opened.
             gen_log.debug("WebSocket connection lost before open: %s", exc)
             self.ws_connection = None
+            if drain is not None:
+                drain.lost()
             return
-        _join_registry(connection, registry)
+        _drain_if_shutting_down(drain, registry)
         opening = self._open(connection, args, kwargs)
         if opening is not None:
             await opening
@@ -526,13 +538,9 @@ def _server_registry(request: HTTPServerRequest) -> _Registry | None:
     return connections, on_close, settings
 
 
-def _join_registry(connection: WebSocketProtocol13, registry: _Registry | None) -> None:
-    if registry is None or connection.is_closing():
-        return
-    connections, on_close, settings = registry
-    drain = ServerDrain(connection, connections, on_close)
-    if getattr(settings, "draining", False):
-        # Upgraded while the server shuts down: the client is told at once.
+def _drain_if_shutting_down(drain: ServerDrain | None, registry: _Registry | None) -> None:
+    """Upgraded while the server shuts down: tell the client at once."""
+    if drain is not None and registry is not None and getattr(registry[2], "draining", False):
         drain.start_draining()
 
 

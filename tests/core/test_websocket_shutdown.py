@@ -140,3 +140,41 @@ async def test_connections_closed_before_shutdown_leave_the_registry() -> None:
         started = loop.time()
         await asyncio.wait_for(server.shutdown(timeout=WAIT), 2 * WAIT)
         assert loop.time() - started < WAIT / 2
+
+
+async def test_a_handshake_finishing_during_shutdown_is_told_at_once() -> None:
+    log = Log()
+    gate = asyncio.Event()
+
+    class Late(Echo):
+        async def get(self, *args: Any, **kwargs: Any) -> None:
+            await gate.wait()
+            await super().get(*args, **kwargs)
+
+    server = HTTPServer(make_app([(r"/late", Late, {"log": log})], log))
+    [sock] = bind_sockets(0, "127.0.0.1")
+    server.add_sockets([sock])
+    client = await RawClient.connect(sock.getsockname()[1])
+    try:
+        handshake = asyncio.ensure_future(client.handshake("/late"))
+        await asyncio.sleep(0.05)
+        assert not handshake.done()
+        shutdown = asyncio.ensure_future(server.shutdown(timeout=WAIT))
+        await asyncio.sleep(0.05)
+        assert not shutdown.done()
+        gate.set()
+        status, _headers = await asyncio.wait_for(handshake, WAIT)
+        assert status == 101
+        # The new connection is closed with 1001 at once; the shutdown waits for it.
+        frame = await client.read_frame()
+        assert (frame.opcode, frame.close_code) == (0x8, 1001)
+        assert not shutdown.done()
+        client.send_close(1001)
+        await asyncio.wait_for(shutdown, WAIT)
+        assert await asyncio.wait_for(client.reader.read(), WAIT) == b""
+    finally:
+        await client.aclose()
+        server.stop()
+        await asyncio.wait_for(server.close_all_connections(), WAIT)
+    await asyncio.wait_for(log.closed, WAIT)
+    assert log.closed.result() == (1001, None)
