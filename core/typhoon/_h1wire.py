@@ -238,6 +238,11 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         self._body_timeout = settings.body_timeout
 
     @property
+    def server(self) -> HTTPServerConnectionDelegate:
+        """The server this connection belongs to (its connection delegate)."""
+        return self._settings.delegate
+
+    @property
     def context(self) -> WireServerConnection:
         """The connection context: this object (``remote_ip``, ``protocol``, ``address``)."""
         return self

@@ -56,7 +56,7 @@ import asyncio
 import socket
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -648,26 +648,23 @@ class ServerDrain:
     neither tell the client nor wait for it.
 
     :arg connection: the open connection.
-    :arg registry: the server's set of open connections; the entry adds itself and
-        removes itself once the connection is gone.
-    :arg on_close: the server's ``on_close(connection)``, called with the entry then
-        (it tells a waiting shutdown that one more connection is done).
+    :arg server: the server (``track_connection``, ``on_close`` and ``draining``, as
+        :class:`~typhoon.httpserver.HTTPServer` has them); the entry joins its
+        registry now and leaves it, through ``on_close``, once the connection is gone.
     """
 
-    __slots__ = ("_closed", "_connection", "_on_close", "_registry")
+    __slots__ = ("_closed", "_connection", "_server")
 
-    def __init__(
-        self,
-        connection: WebSocketProtocol13,
-        registry: set[Any],
-        on_close: Callable[[object], None],
-    ) -> None:
+    def __init__(self, connection: WebSocketProtocol13, server: Any) -> None:
         self._connection = connection
-        self._registry = registry
-        self._on_close = on_close
+        self._server = server
         self._closed: asyncio.Future[None] | None = None
-        registry.add(self)
+        server.track_connection(self)
         connection._drain = self
+
+    def server_draining(self) -> bool:
+        """Whether the server has begun shutting down."""
+        return bool(getattr(self._server, "draining", False))
 
     def start_draining(self) -> None:
         """The server is shutting down: send Close 1001 (RFC 6455 section 7.4.1, "going
@@ -690,7 +687,7 @@ class ServerDrain:
             await asyncio.wait_for(asyncio.shield(closed), CLOSE_TIMEOUT)
         except TimeoutError:
             gen_log.info("WebSocket connection still not closed %s s after abort", CLOSE_TIMEOUT)
-            self._registry.discard(self)
+            self._leave()
 
     def lost(self) -> None:
         """The connection is gone (or never came): leave the registry, tell the server."""
@@ -698,11 +695,14 @@ class ServerDrain:
         if connection._drain is not self:
             return
         connection._drain = None
-        self._registry.discard(self)
         closed = self._closed
         if closed is not None and not closed.done():
             closed.set_result(None)
+        self._leave()
+
+    def _leave(self) -> None:
+        """Leave the server's registry (its ``on_close`` forgets the entry)."""
         try:
-            self._on_close(self)
+            self._server.on_close(self)
         except Exception:
             app_log.error("Exception in the server's on_close", exc_info=True)

@@ -680,6 +680,8 @@ class HTTP1ServerConnection:
 
     def start_serving(self, delegate: HTTPServerConnectionDelegate) -> None:
         """Start reading requests and passing them to ``delegate``."""
+        #: The server this connection belongs to (its connection delegate).
+        self.server = delegate
         future = convert_yielded(self._server_request_loop(delegate))
         self._serving_future = future
         future.add_done_callback(_log_unexpected)

@@ -279,6 +279,20 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             delegate = _ProxyAdapter(delegate, request_conn)
         return delegate
 
+    @property
+    def draining(self) -> bool:
+        """True once :meth:`shutdown` has begun."""
+        return self._draining
+
+    def track_connection(self, conn: Any) -> None:
+        """Count ``conn`` among the open connections until it calls :meth:`on_close`.
+
+        For connections that leave the server's HTTP handling, such as an upgraded
+        WebSocket: :meth:`shutdown` calls their ``start_draining()`` and waits for
+        them within its deadline, then awaits their ``close()``, as for its own.
+        """
+        self._connections.add(conn)
+
     def on_close(self, server_conn: object) -> None:
         """Forget a closed connection."""
         connections = self._connections

@@ -209,8 +209,8 @@ class WebSocketHandler(RequestHandler):
         # The connection enters its server's registry before it leaves the HTTP
         # connection, so a shutdown waiting for the registry to empty never sees it
         # empty in between.
-        registry = _server_registry(request)
-        drain = None if registry is None else ServerDrain(connection, registry[0], registry[1])
+        server = _tracking_server(request)
+        drain = None if server is None else ServerDrain(connection, server)
         try:
             stream = self.detach()
         except BaseException:
@@ -225,16 +225,15 @@ class WebSocketHandler(RequestHandler):
         self._headers = _NO_HEADERS
         attaching = connection.attach(stream)
         if attaching is None:
-            _drain_if_shutting_down(drain, registry)
+            _drain_if_shutting_down(drain)
             return self._open(connection, args, kwargs)
-        return self._attach_then_open(connection, attaching, drain, registry, args, kwargs)
+        return self._attach_then_open(connection, attaching, drain, args, kwargs)
 
     async def _attach_then_open(
         self,
         connection: WebSocketProtocol13,
         attaching: Awaitable[None],
         drain: ServerDrain | None,
-        registry: _Registry | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
@@ -247,7 +246,7 @@ class WebSocketHandler(RequestHandler):
             if drain is not None:
                 drain.lost()
             return
-        _drain_if_shutting_down(drain, registry)
+        _drain_if_shutting_down(drain)
         opening = self._open(connection, args, kwargs)
         if opening is not None:
             await opening
@@ -514,33 +513,23 @@ class WebSocketHandler(RequestHandler):
         super().set_cookie(*args, **kwargs)
 
 
-#: An HTTP server's registry of open connections, its ``on_close``, and the settings
-#: whose ``draining`` flag says it is shutting down.
-_Registry = tuple[set[Any], Callable[[object], None], object]
+def _tracking_server(request: HTTPServerRequest) -> Any:
+    """The server that accepted ``request`` if it can track connections that leave
+    it (:meth:`typhoon.httpserver.HTTPServer.track_connection`), else ``None``.
 
-
-def _server_registry(request: HTTPServerRequest) -> _Registry | None:
-    """The connection registry of the :class:`~typhoon.httpserver.HTTPServer` that
-    accepted ``request``, read before the connection leaves it; ``None`` for servers
-    without one (a subclass serving streams, another server).
-
-    The server shares the registry and its draining flag with every connection it
-    serves (its ``ServerSettings``); an upgraded connection enters it again through a
-    :class:`~typhoon._wsconnection.ServerDrain`, so ``HTTPServer.shutdown()`` closes it
-    with 1001 and waits for it like any other connection.
+    An upgraded connection enters that server's registry through a
+    :class:`~typhoon._wsconnection.ServerDrain`, so ``HTTPServer.shutdown()`` closes
+    it with 1001 and waits for it like any other connection.
     """
-    settings = getattr(request.server_connection, "_settings", None)
-    connections = getattr(settings, "connections", None)
-    server = getattr(settings, "delegate", None)
-    on_close = getattr(server, "on_close", None)
-    if not isinstance(connections, set) or on_close is None:
+    server = getattr(request.server_connection, "server", None)
+    if getattr(server, "track_connection", None) is None:
         return None
-    return connections, on_close, settings
+    return server
 
 
-def _drain_if_shutting_down(drain: ServerDrain | None, registry: _Registry | None) -> None:
+def _drain_if_shutting_down(drain: ServerDrain | None) -> None:
     """Upgraded while the server shuts down: tell the client at once."""
-    if drain is not None and registry is not None and getattr(registry[2], "draining", False):
+    if drain is not None and drain.server_draining():
         drain.start_draining()
 
 
