@@ -354,13 +354,7 @@ class HTTPServerRequest:
         if not host:
             host = self.headers.get("Host") or "127.0.0.1"
         self.host: str = host
-        host_name = host.lower()
-        if ":" in host_name:
-            # split_host_and_port without building the port number nobody reads here.
-            name, _, port = host_name.rpartition(":")
-            if name and port.isdigit() and port.isascii() and (":" not in name or name[-1] == "]"):
-                host_name = name
-        self.host_name = host_name
+        self.host_name = _host_name(host)
         self.files: dict[str, list[HTTPFile]] = files or {}
         self.connection = connection
         self.server_connection = server_connection
@@ -452,6 +446,16 @@ class HTTPServerRequest:
         return f"{type(self).__name__}({args})"
 
 
+def _host_name(host: str) -> str:
+    """``host`` without its port, lower-cased (the port number itself is not needed)."""
+    host_name = host.lower()
+    if ":" in host_name:
+        name, _, port = host_name.rpartition(":")
+        if name and port.isdigit() and port.isascii() and (":" not in name or name[-1] == "]"):
+            host_name = name
+    return host_name
+
+
 _new_request = object.__new__
 _time = time.time
 
@@ -499,12 +503,7 @@ def _server_request(
     hosts = headers._as_list.get("Host")
     host = hosts[0] if hosts is not None and hosts[0] else "127.0.0.1"
     request.host = host
-    host_name = host.lower()
-    if ":" in host_name:
-        name, _, port = host_name.rpartition(":")
-        if name and port.isdigit() and port.isascii() and (":" not in name or name[-1] == "]"):
-            host_name = name
-    request.host_name = host_name
+    request.host_name = _host_name(host) if ":" in host else host.lower()
     request.files = {}
     request.connection = connection
     request.server_connection = server_connection

@@ -293,16 +293,28 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         """A delegate for ``request``, already routed to ``handler_class``."""
         delegate = cls(application)
         delegate.request = request
-        delegate.handler_class = handler_class
-        if handler_kwargs:
-            delegate.handler_kwargs = handler_kwargs
-        if path_args:
-            delegate.path_args = path_args
-        if path_kwargs:
-            delegate.path_kwargs = path_kwargs
-        if handler_class._stream_request_body:
-            delegate.stream_request_body = True
+        delegate._route_to(handler_class, handler_kwargs, path_args, path_kwargs)
         return delegate
+
+    def _route_to(
+        self,
+        handler_class: type[RequestHandler],
+        handler_kwargs: dict[str, Any] | None,
+        path_args: list[bytes | None] | None,
+        path_kwargs: dict[str, bytes | None] | None,
+    ) -> bool:
+        """Take the route's handler and arguments; True when it streams the body."""
+        self.handler_class = handler_class
+        if handler_kwargs:
+            self.handler_kwargs = handler_kwargs
+        if path_args:
+            self.path_args = path_args
+        if path_kwargs:
+            self.path_kwargs = path_kwargs
+        if handler_class._stream_request_body:
+            self.stream_request_body = True
+            return True
+        return False
 
     def headers_received(
         self,
@@ -324,16 +336,7 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             if type(route) is not tuple:
                 self.forward = route  # type: ignore[assignment]
                 return route.headers_received(start_line, headers)  # type: ignore[union-attr]
-            handler_class, handler_kwargs, path_args, path_kwargs = route
-            self.handler_class = handler_class
-            if handler_kwargs:
-                self.handler_kwargs = handler_kwargs
-            if path_args:
-                self.path_args = path_args
-            if path_kwargs:
-                self.path_kwargs = path_kwargs
-            if handler_class._stream_request_body:
-                self.stream_request_body = True
+            if self._route_to(*route):
                 return self.execute()
             return None
         if self.stream_request_body:
