@@ -28,6 +28,7 @@ import requests
 import typhoon
 import uvicorn
 import websockets
+from _asgi_echo import chat_with_echo
 from _httphelpers import WAIT, RawClient, get, run_in_thread, serve
 from _websocket_net import RawClient as RawWebSocket
 from _wshelpers import raw_frame
@@ -818,20 +819,7 @@ async def test_websocket_handler_under_uvicorn() -> None:
     Echo.closed = asyncio.get_running_loop().create_future()
     async with under_uvicorn(typhoon_app(Events())) as port:
         url = f"ws://127.0.0.1:{port}/ws"
-        async with websockets.connect(url, subprotocols=["chat"]) as ws:
-            assert ws.subprotocol == "chat"
-            await ws.send("hello")
-            assert await asyncio.wait_for(ws.recv(), WAIT) == "echo:hello"
-            await ws.send(b"abc")
-            assert await asyncio.wait_for(ws.recv(), WAIT) == b"cba"
-            await ws.send("json")
-            assert json.loads(await asyncio.wait_for(ws.recv(), WAIT)) == {"kind": "json"}
-            # An async on_message holds the next message until it is done: order kept.
-            await ws.send("slow")
-            await ws.send("after")
-            assert await asyncio.wait_for(ws.recv(), WAIT) == "slow done"
-            assert await asyncio.wait_for(ws.recv(), WAIT) == "echo:after"
-            await ws.close(code=4000, reason="client leaving")
+        await chat_with_echo(url)
         assert await asyncio.wait_for(Echo.closed, WAIT) == (4000, "client leaving")
         [handler] = Echo.instances
         assert handler.ws_connection is None

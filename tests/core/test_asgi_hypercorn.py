@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 import websockets
+from _asgi_echo import chat_with_echo
 from _httphelpers import WAIT, run_in_thread
 from _websocket_net import RawClient as RawWebSocket
 from _wshelpers import raw_frame
@@ -277,20 +278,7 @@ async def test_http_under_hypercorn(tmp_path: Path) -> None:
 async def test_websocket_handler_under_hypercorn(tmp_path: Path) -> None:
     async with under_hypercorn(tmp_path) as (server, _client):
         url = f"ws://127.0.0.1:{server.port}/ws"
-        async with websockets.connect(url, subprotocols=["chat"]) as ws:
-            assert ws.subprotocol == "chat"
-            await ws.send("hello")
-            assert await asyncio.wait_for(ws.recv(), WAIT) == "echo:hello"
-            await ws.send(b"abc")
-            assert await asyncio.wait_for(ws.recv(), WAIT) == b"cba"
-            await ws.send("json")
-            assert json.loads(await asyncio.wait_for(ws.recv(), WAIT)) == {"kind": "json"}
-            # An async on_message holds the next message until it is done: order kept.
-            await ws.send("slow")
-            await ws.send("after")
-            assert await asyncio.wait_for(ws.recv(), WAIT) == "slow done"
-            assert await asyncio.wait_for(ws.recv(), WAIT) == "echo:after"
-            await ws.close(code=4000, reason="client leaving")
+        await chat_with_echo(url)
         # on_close runs. Hypercorn 0.18 reports a client's Close to the application as
         # 1006 without the client's code (its websocket.disconnect carries 1000 or 1006
         # only), which the adapter reports as no code; a server that passes the code on
