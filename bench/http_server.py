@@ -38,7 +38,6 @@ import asyncio
 import json
 import os
 import re
-import resource
 import signal
 import socket
 import statistics
@@ -47,10 +46,11 @@ import sys
 import time
 from typing import Any
 
+from _process import PinnedProcess, raise_fd_limit
+
 ALL_IMPLS = ("typhoon", "typhoon-web", "tornado", "tornado-web", "aiohttp", "uvicorn", "floor")
 PATHS = ("/", "/json")
 HELLO = b"Hello, world!"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _json_body() -> bytes:
@@ -60,14 +60,12 @@ def _json_body() -> bytes:
 # --- servers (run in the child process) -------------------------------------------------
 
 
-def _serve_typhoon(port: int) -> None:
-    from typhoon.httpserver import HTTPServer
-    from typhoon.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+def _serve_plain(port: int, httpserver: Any, httputil: Any) -> None:
+    """An ``HTTPServer`` with a minimal request callback; the same code for both stacks."""
+    ok = httputil.ResponseStartLine("HTTP/1.1", 200, "OK")
 
-    ok = ResponseStartLine("HTTP/1.1", 200, "OK")
-
-    def handle(request: HTTPServerRequest) -> None:
-        headers = HTTPHeaders()
+    def handle(request: Any) -> None:
+        headers = httputil.HTTPHeaders()
         if request.path == "/json":
             body = _json_body()
             headers["Content-Type"] = "application/json"
@@ -81,41 +79,24 @@ def _serve_typhoon(port: int) -> None:
         connection.finish()
 
     async def main() -> None:
-        server = HTTPServer(handle)
+        server = httpserver.HTTPServer(handle)
         server.listen(port, "127.0.0.1")
         _ready()
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+def _serve_typhoon(port: int) -> None:
+    from typhoon import httpserver, httputil
+
+    _serve_plain(port, httpserver, httputil)
 
 
 def _serve_tornado(port: int) -> None:
-    from tornado.httpserver import HTTPServer
-    from tornado.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+    from tornado import httpserver, httputil
 
-    ok = ResponseStartLine("HTTP/1.1", 200, "OK")
-
-    def handle(request: HTTPServerRequest) -> None:
-        headers = HTTPHeaders()
-        if request.path == "/json":
-            body = _json_body()
-            headers["Content-Type"] = "application/json"
-        else:
-            body = HELLO
-            headers["Content-Type"] = "text/plain"
-        headers["Content-Length"] = str(len(body))
-        connection = request.connection
-        assert connection is not None
-        connection.write_headers(ok, headers, body)
-        connection.finish()
-
-    async def main() -> None:
-        server = HTTPServer(handle)
-        server.listen(port, "127.0.0.1")
-        _ready()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    _serve_plain(port, httpserver, httputil)
 
 
 def _web_handlers(web: Any) -> list[tuple[str, Any]]:
@@ -276,13 +257,6 @@ def _ready() -> None:
     print("ready", flush=True)
 
 
-def _raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
 # --- driver -----------------------------------------------------------------------------
 
 
@@ -293,53 +267,19 @@ def _free_port() -> int:
         return port
 
 
-class Server:
+class Server(PinnedProcess):
     """A benchmark server process pinned to one core."""
 
     def __init__(self, impl: str, core: int) -> None:
         self.impl = impl
         self.port = _free_port()
-        self.proc = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                str(core),
-                sys.executable,
-                os.path.abspath(__file__),
-                "--serve",
-                impl,
-                str(self.port),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        argv = [sys.executable, os.path.abspath(__file__), "--serve", impl, str(self.port)]
+        super().__init__(argv, core)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
             self.proc.kill()
             raise RuntimeError(f"{impl} server did not start")
-
-    def cpu(self) -> tuple[float, float]:
-        """User and system CPU seconds used so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # utime and stime are fields 14 and 15, index 11 and 12 after the command name.
-        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-    def rss_kib(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise KeyError("VmRSS")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def _get(port: int, path: str = "/") -> bytes:
@@ -406,11 +346,11 @@ def throughput(args: argparse.Namespace, impls: list[str]) -> None:
                         raise RuntimeError(f"{impl} {path}: {body[:80]!r}")
                     # A short warm-up run (caches, first-request set-up).
                     _wrk(server.port, path, 1, args.conns, args.client_core)
-                    user0, sys0 = server.cpu()
+                    user0, sys0 = server.cpu_times()
                     count, rate, p99, errors = _wrk(
                         server.port, path, args.duration, args.conns, args.client_core
                     )
-                    user1, sys1 = server.cpu()
+                    user1, sys1 = server.cpu_times()
                     user = (user1 - user0) / count * 1e6
                     system = (sys1 - sys0) / count * 1e6
                     results.setdefault((impl, path), []).append(
@@ -541,7 +481,7 @@ def _open_idle(port: int, count: int, batch: int) -> list[socket.socket]:
 
 def memory(args: argparse.Namespace, impls: list[str]) -> None:
     """RSS growth per idle keep-alive connection, and a fresh client's latency."""
-    limit = _raise_fd_limit()
+    limit = raise_fd_limit()
     count = args.idle_conns
     if limit < count + 100:
         raise SystemExit(f"ulimit -n hard limit {limit} is too low for {count} connections")
@@ -555,10 +495,10 @@ def memory(args: argparse.Namespace, impls: list[str]) -> None:
             for sock in warm:
                 sock.close()
             time.sleep(0.5)
-            before = server.rss_kib()
+            before = server.memory_kib()
             sockets = _open_idle(server.port, count, 100)
             time.sleep(1.0)
-            after = server.rss_kib()
+            after = server.memory_kib()
             latencies = []
             for _ in range(5):
                 started = time.perf_counter()
@@ -609,7 +549,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         impl, port = args.serve
-        _raise_fd_limit()
+        raise_fd_limit()
         SERVERS[impl](int(port))
         return
     os.sched_setaffinity(0, {args.client_core})

@@ -28,18 +28,18 @@ import select
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from _process import PinnedProcess
+
 ECHO_IMPLS = ("typhoon", "tornado", "asyncio")
 LINE = b"x" * 63 + b"\n"
 #: read_bytes size of the bulk sink (BENCH_READ_SIZE overrides; Tornado's chunk size).
 CHUNK = int(os.environ.get("BENCH_READ_SIZE", "65536"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- servers (run in the child process) -------------------------------------------------
@@ -147,49 +147,14 @@ class _SinkProtocol(asyncio.Protocol):
 # --- driver -----------------------------------------------------------------------------
 
 
-class Server:
+class Server(PinnedProcess):
     """A benchmark server process pinned to one core."""
 
     def __init__(self, impl: str, kind: str, core: int, expected: int = 0) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                str(core),
-                sys.executable,
-                os.path.abspath(__file__),
-                "--serve",
-                impl,
-                kind,
-                str(expected),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        argv = [sys.executable, os.path.abspath(__file__), "--serve", impl, kind, str(expected)]
+        super().__init__(argv, core)
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
-
-    def cpu_times(self) -> tuple[float, float]:
-        """Return the server's (user, system) CPU seconds so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # Fields 14 and 15 (utime, stime) are at index 11 and 12 after the command name.
-        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-    def cpu_seconds(self) -> float:
-        """Return the server's user + system CPU seconds so far."""
-        return sum(self.cpu_times())
-
-    def memory_kib(self, key: str) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-        raise KeyError(key)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ import asyncio
 import gc
 import os
 import re
-import resource
 import select
 import signal
 import socket
@@ -50,11 +49,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from _process import PinnedProcess, raise_fd_limit
 from websockets.frames import Opcode
 
 IMPLS = ("typhoon", "tornado", "aiohttp", "uvicorn")
 MESSAGE = "m" * 32
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- servers (run in the child process) -------------------------------------------------
@@ -219,7 +218,7 @@ def _serve(impl: str) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
 
-    _raise_fd_limit()
+    raise_fd_limit()
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
     if not profile_dir:
         asyncio.run(main())
@@ -231,59 +230,23 @@ def _serve(impl: str) -> None:
     profiler.dump_stats(os.path.join(profile_dir, f"{impl}-ws.prof"))
 
 
-def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 # --- driver -----------------------------------------------------------------------------
 
 
-class Server:
+class Server(PinnedProcess):
     """A benchmark server process pinned to one core."""
 
     def __init__(self, impl: str, core: int, wrapper: tuple[str, ...] = ()) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                str(core),
-                *wrapper,
-                sys.executable,
-                os.path.abspath(__file__),
-                "--serve",
-                impl,
-            ],
-            stdout=subprocess.PIPE,
+        super().__init__(
+            [sys.executable, os.path.abspath(__file__), "--serve", impl],
+            core,
+            wrapper,
             stderr=subprocess.PIPE if wrapper else None,
-            text=True,
             # Under valgrind: the same string hashes in every run, so counts repeat.
             env={**os.environ, "PYTHONHASHSEED": "0"} if wrapper else None,
         )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
-
-    def cpu_times(self) -> tuple[float, float]:
-        """Return the server's (user, system) CPU seconds so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-    def rss_kib(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise KeyError("VmRSS")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Client:
@@ -430,10 +393,10 @@ def _echo_load(server: Server, conns: int, duration: float) -> EchoResult:
 def _idle_load(server: Server, count: int) -> float:
     """Open ``count`` idle connections; return the server's RSS growth per connection."""
     time.sleep(0.3)
-    before = server.rss_kib()
+    before = server.memory_kib()
     clients = _open_clients(server.port, count)
     time.sleep(1.0)
-    after = server.rss_kib()
+    after = server.memory_kib()
     for client in clients:
         client.sock.close()
     return (after - before) * 1024 / count
@@ -507,7 +470,7 @@ def main() -> None:
     if args.serve:
         _serve(args.serve)
         return
-    _raise_fd_limit()
+    raise_fd_limit()
     os.sched_setaffinity(0, {args.client_core})
     gc.disable()
     impls = args.impls.split(",")
