@@ -772,6 +772,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                 await asyncio.wait_for(asyncio.shield(waiter), _CLOSE_GRACE)
                 return
             except TimeoutError:
+                # No close_notify in time: fall through and abort.
                 pass
         self._closing = True
         if self._transport is not None:

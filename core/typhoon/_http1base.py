@@ -485,6 +485,8 @@ class HTTP1Base:
         return (LENGTH, length) if length else (NO_BODY, 0)
 
     def _other_codings(self, codings: list[str]) -> tuple[int, int]:
+        """Framing for transfer codings other than ``chunked`` alone (each role decides:
+        a server refuses them, a client reads such a body until the close)."""
         raise NotImplementedError
 
     def _start_body(self, mode: int, length: int, head_end: int) -> None:
@@ -638,6 +640,8 @@ class HTTP1Base:
         """Hook: body bytes are being consumed."""
 
     def _message_complete(self, end: EndOfMessage) -> EndOfMessage:
+        """The peer's message is complete: move the states on (each role has its own
+        rules for starting the next exchange) and return ``end``."""
         raise NotImplementedError
 
     # --- sending ---------------------------------------------------------------------
