@@ -28,6 +28,7 @@ import requests
 import typhoon
 import uvicorn
 import websockets
+from _asgi_app import EchoBase, routes
 from _asgi_echo import chat_with_echo
 from _httphelpers import WAIT, RawClient, get, run_in_thread, serve
 from _websocket_net import RawClient as RawWebSocket
@@ -41,8 +42,8 @@ from typhoon.asgi import ASGIContainer, ASGIError, Message, Receive, Scope, Send
 from typhoon.errors import PluginError
 from typhoon.httpclient import AsyncHTTPClient, HTTPRequest
 from typhoon.netutil import bind_sockets
-from typhoon.web import Application, FallbackHandler, RequestHandler, stream_request_body
-from typhoon.websocket import WebSocketHandler, websocket_connect
+from typhoon.web import Application, FallbackHandler, RequestHandler
+from typhoon.websocket import websocket_connect
 
 # --- a Starlette application ----------------------------------------------------------------
 
@@ -604,75 +605,13 @@ async def test_lifespan_state_is_copied_per_request() -> None:
 # --- asgi_app: a typhoon Application under uvicorn ------------------------------------------
 
 
-class Info(RequestHandler):
-    def get(self) -> None:
-        request = self.request
-        self.set_cookie("a", "1")
-        self.set_cookie("b", "2")
-        self.write(
-            {
-                "path": request.path,
-                "query": self.get_argument("q", None),
-                "remote_ip": request.remote_ip,
-                "protocol": request.protocol,
-                "host": request.host,
-                "version": request.version,
-            }
-        )
-
-    def post(self) -> None:
-        self.write({"a": self.get_body_argument("a"), "size": len(self.request.body)})
-
-    def head(self) -> None:
-        self.set_header("X-Head", "yes")
-
-
-class Streamer(RequestHandler):
-    async def get(self) -> None:
-        for index in range(3):
-            self.write(f"chunk{index}\n")
-            await self.flush()
-
-
-@stream_request_body
-class Upload(RequestHandler):
-    def prepare(self) -> None:
-        self.pieces = 0
-        self.digest = hashlib.sha256()
-
-    def data_received(self, chunk: bytes) -> None:
-        self.pieces += 1
-        self.digest.update(chunk)
-
-    def put(self) -> None:
-        self.write({"pieces": self.pieces, "sha256": self.digest.hexdigest()})
-
-
-class Echo(WebSocketHandler):
+class Echo(EchoBase):
     instances: ClassVar[list[Echo]] = []
     closed: ClassVar[asyncio.Future[tuple[int | None, str | None]] | None] = None
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return subprotocols[0] if subprotocols else None
 
     def open(self) -> None:
         Echo.instances.append(self)
         self.set_nodelay(True)
-
-    async def on_message(self, message: str | bytes) -> None:
-        if message == "json":
-            await self.write_message({"kind": "json"})
-        elif message == "bye":
-            self.close(4001, "bye")
-        elif message == "fail":
-            raise RuntimeError("handler bug")
-        elif message == "slow":
-            await asyncio.sleep(0.05)
-            await self.write_message("slow done")
-        elif isinstance(message, bytes):
-            await self.write_message(message[::-1], binary=True)
-        else:
-            await self.write_message("echo:" + message)
 
     def on_close(self) -> None:
         closed = Echo.closed
@@ -696,16 +635,7 @@ class Events:
 
 
 def typhoon_app(events: Events) -> Application:
-    return Application(
-        [
-            (r"/info", Info),
-            (r"/stream", Streamer),
-            (r"/upload", Upload),
-            (r"/ws", Echo),
-        ],
-        plugins=[events],
-        load_entrypoints=False,
-    )
+    return Application(routes(Echo), plugins=[events], load_entrypoints=False)
 
 
 @contextlib.asynccontextmanager

@@ -32,14 +32,12 @@ from typhoon.httpclient import AsyncHTTPClient
 from typhoon.websocket import websocket_connect
 
 _SERVED_MODULE = """
-import asyncio
-import hashlib
 import os
 
 import typhoon
+from _asgi_app import EchoBase, routes
 from typhoon.asgi import asgi_app
-from typhoon.web import Application, RequestHandler, stream_request_body
-from typhoon.websocket import WebSocketHandler
+from typhoon.web import Application
 
 RECORD = os.environ["TYPHOON_TEST_RECORD"]
 
@@ -59,69 +57,7 @@ class Events:
         record("shutdown")
 
 
-class Info(RequestHandler):
-    def get(self):
-        request = self.request
-        self.set_cookie("a", "1")
-        self.set_cookie("b", "2")
-        self.write(
-            {
-                "path": request.path,
-                "query": self.get_argument("q", None),
-                "remote_ip": request.remote_ip,
-                "protocol": request.protocol,
-                "host": request.host,
-                "version": request.version,
-            }
-        )
-
-    def post(self):
-        self.write({"a": self.get_body_argument("a"), "size": len(self.request.body)})
-
-    def head(self):
-        self.set_header("X-Head", "yes")
-
-
-class Streamer(RequestHandler):
-    async def get(self):
-        for index in range(3):
-            self.write(f"chunk{index}\\n")
-            await self.flush()
-
-
-@stream_request_body
-class Upload(RequestHandler):
-    def prepare(self):
-        self.pieces = 0
-        self.digest = hashlib.sha256()
-
-    def data_received(self, chunk):
-        self.pieces += 1
-        self.digest.update(chunk)
-
-    def put(self):
-        self.write({"pieces": self.pieces, "sha256": self.digest.hexdigest()})
-
-
-class Echo(WebSocketHandler):
-    def select_subprotocol(self, subprotocols):
-        return subprotocols[0] if subprotocols else None
-
-    async def on_message(self, message):
-        if message == "json":
-            await self.write_message({"kind": "json"})
-        elif message == "bye":
-            self.close(4001, "bye")
-        elif message == "fail":
-            raise RuntimeError("handler bug")
-        elif message == "slow":
-            await asyncio.sleep(0.05)
-            await self.write_message("slow done")
-        elif isinstance(message, bytes):
-            await self.write_message(message[::-1], binary=True)
-        else:
-            await self.write_message("echo:" + message)
-
+class Echo(EchoBase):
     def log_exception(self, typ, value, tb):
         record(f"error {value}")
 
@@ -129,13 +65,7 @@ class Echo(WebSocketHandler):
         record(f"close {self.close_code} {self.close_reason}")
 
 
-app = asgi_app(
-    Application(
-        [(r"/info", Info), (r"/stream", Streamer), (r"/upload", Upload), (r"/ws", Echo)],
-        plugins=[Events()],
-        load_entrypoints=False,
-    )
-)
+app = asgi_app(Application(routes(Echo), plugins=[Events()], load_entrypoints=False))
 """
 
 
@@ -151,7 +81,10 @@ class Hypercorn:
             self.port: int = probe.getsockname()[1]
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(directory), os.environ.get("PYTHONPATH", "")]),
+            # The served module and the application module it imports (_asgi_app).
+            "PYTHONPATH": os.pathsep.join(
+                [str(directory), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+            ),
             "TYPHOON_TEST_RECORD": str(self.record),
         }
         self.process = subprocess.Popen(
