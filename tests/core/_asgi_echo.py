@@ -1,13 +1,31 @@
-"""The WebSocket conversation the ASGI tests hold with their echo handler, under any
-ASGI server (uvicorn, hypercorn)."""
+"""What the ``asgi_app`` tests check of the application in ``_asgi_app``, under any
+ASGI server (uvicorn, hypercorn): its HTTP routes and a WebSocket conversation."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+import requests
 import websockets
-from _httphelpers import WAIT
+from _httphelpers import WAIT, run_in_thread
+from typhoon.httpclient import AsyncHTTPClient
+
+
+async def check_routes(base: str, client: AsyncHTTPClient) -> None:
+    """A form POST, a HEAD, a missing path and a streamed response, served at ``base``."""
+    posted = await run_in_thread(requests.post, f"{base}/info", data={"a": "form value"})
+    assert posted.json() == {"a": "form value", "size": len(b"a=form+value")}
+    head = await run_in_thread(requests.head, f"{base}/info")
+    assert head.status_code == 200
+    assert head.headers["X-Head"] == "yes"
+    assert head.content == b""
+    missing = await client.fetch(f"{base}/missing", raise_error=False)
+    assert missing.code == 404
+    assert b"404: Not Found" in missing.body
+    streamed = await client.fetch(f"{base}/stream")
+    assert streamed.body == b"chunk0\nchunk1\nchunk2\n"
+    assert streamed.headers["Transfer-Encoding"] == "chunked"
 
 
 async def chat_with_echo(url: str) -> None:

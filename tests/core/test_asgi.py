@@ -29,7 +29,7 @@ import typhoon
 import uvicorn
 import websockets
 from _asgi_app import EchoBase, routes
-from _asgi_echo import chat_with_echo
+from _asgi_echo import chat_with_echo, check_routes
 from _httphelpers import WAIT, RawClient, get, run_in_thread, serve
 from _websocket_net import RawClient as RawWebSocket
 from _wshelpers import raw_frame
@@ -675,20 +675,7 @@ async def test_http_under_uvicorn() -> None:
         # Date and Server come from uvicorn, once each.
         assert len(response.headers.get_list("Date")) == 1
         assert response.headers.get_list("Server") == ["uvicorn"]
-        posted = await run_in_thread(
-            requests.post, f"http://127.0.0.1:{port}/info", data={"a": "form value"}
-        )
-        assert posted.json() == {"a": "form value", "size": len(b"a=form+value")}
-        head = await run_in_thread(requests.head, f"http://127.0.0.1:{port}/info")
-        assert head.status_code == 200
-        assert head.headers["X-Head"] == "yes"
-        assert head.content == b""
-        missing = await client.fetch(f"http://127.0.0.1:{port}/missing", raise_error=False)
-        assert missing.code == 404
-        assert b"404: Not Found" in missing.body
-        streamed = await client.fetch(f"http://127.0.0.1:{port}/stream")
-        assert streamed.body == b"chunk0\nchunk1\nchunk2\n"
-        assert streamed.headers["Transfer-Encoding"] == "chunked"
+        await check_routes(f"http://127.0.0.1:{port}", client)
     assert events.calls == ["startup", "shutdown"]
 
 

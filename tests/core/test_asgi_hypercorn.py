@@ -22,10 +22,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import requests
 import websockets
-from _asgi_echo import chat_with_echo
-from _httphelpers import WAIT, run_in_thread
+from _asgi_echo import chat_with_echo, check_routes
+from _httphelpers import WAIT
 from _websocket_net import RawClient as RawWebSocket
 from _wshelpers import raw_frame
 from typhoon.httpclient import AsyncHTTPClient
@@ -183,18 +182,7 @@ async def test_http_under_hypercorn(tmp_path: Path) -> None:
         assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
         # Date comes from hypercorn, once.
         assert len(response.headers.get_list("Date")) == 1
-        posted = await run_in_thread(requests.post, f"{base}/info", data={"a": "form value"})
-        assert posted.json() == {"a": "form value", "size": len(b"a=form+value")}
-        head = await run_in_thread(requests.head, f"{base}/info")
-        assert head.status_code == 200
-        assert head.headers["X-Head"] == "yes"
-        assert head.content == b""
-        missing = await client.fetch(f"{base}/missing", raise_error=False)
-        assert missing.code == 404
-        assert b"404: Not Found" in missing.body
-        streamed = await client.fetch(f"{base}/stream")
-        assert streamed.body == b"chunk0\nchunk1\nchunk2\n"
-        assert streamed.headers["Transfer-Encoding"] == "chunked"
+        await check_routes(base, client)
         body = bytes(range(256)) * (8 * 1024)  # 2 MiB, streamed to the handler in pieces
         upload = await client.fetch(
             f"{base}/upload",

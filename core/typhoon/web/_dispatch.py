@@ -116,12 +116,8 @@ class ApplicationRouter(ReversibleRuleRouter):
         for position, rule in enumerate(rules):
             matcher = rule.matcher
             target = rule.target
-            if (
-                type(matcher) is PathMatches
-                and isinstance(target, type)
-                and issubclass(target, RequestHandler)
-            ):
-                path = _literal_path(matcher.regex)
+            if _handler_path_rule(matcher, target):
+                path = _literal_path(matcher.regex)  # type: ignore[attr-defined]
                 if path is not None:
                     exact.setdefault(path, (position, (target, rule.target_kwargs, None, None)))
                     continue
@@ -135,12 +131,8 @@ class ApplicationRouter(ReversibleRuleRouter):
     ) -> Route | httputil.HTTPMessageDelegate | None:
         matcher = rule.matcher
         target = rule.target
-        if (
-            type(matcher) is PathMatches
-            and isinstance(target, type)
-            and issubclass(target, RequestHandler)
-        ):
-            found = matcher.match_path(path)
+        if _handler_path_rule(matcher, target):
+            found = matcher.match_path(path)  # type: ignore[attr-defined]
             if found is None:
                 return None
             args, kwargs = found
@@ -166,6 +158,15 @@ class ApplicationRouter(ReversibleRuleRouter):
 
 
 _REGEX_SYNTAX = frozenset("\\.^$*+?{}[]|()")
+
+
+def _handler_path_rule(matcher: object, target: object) -> bool:
+    """A rule the web layer routes itself: a path pattern leading to a handler class."""
+    return (
+        type(matcher) is PathMatches
+        and isinstance(target, type)
+        and issubclass(target, RequestHandler)
+    )
 
 
 def _literal_path(regex: re.Pattern[str]) -> str | None:
