@@ -3,12 +3,41 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the compiled copy of typhoon is built (see core/build_native.py).
+COMPILED_TREE = ROOT / "build" / "compiled"
+
+
+@functools.cache
+def server_environment() -> dict[str, str]:
+    """The environment of the server processes.
+
+    typhoon runs as its wheel ships it: with the mypyc-compiled request-path modules,
+    built here on first use (``core/build_native.py``). ``TYPHOON_PURE_PYTHON=1``
+    measures the pure-Python fallback instead. Peers ignore the difference.
+    """
+    env = dict(os.environ)
+    if env.get("TYPHOON_PURE_PYTHON") == "1":
+        return env
+    builder = ROOT / "core" / "build_native.py"
+    subprocess.run([sys.executable, str(builder), str(COMPILED_TREE)], check=True)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COMPILED_TREE), env.get("PYTHONPATH")]))
+    return env
+
+
+def typhoon_variant() -> str:
+    """``"compiled"`` or ``"pure Python"``: which typhoon the servers run."""
+    return "pure Python" if "PYTHONPATH" not in server_environment() else "compiled"
 
 
 def raise_fd_limit() -> int:
@@ -28,6 +57,7 @@ class PinnedProcess:
     def __init__(
         self, argv: list[str], core: int, wrapper: tuple[str, ...] = (), **popen: Any
     ) -> None:
+        popen.setdefault("env", server_environment())
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(core), *wrapper, *argv],
             stdout=subprocess.PIPE,

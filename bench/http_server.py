@@ -46,7 +46,7 @@ import sys
 import time
 from typing import Any
 
-from _process import PinnedProcess, raise_fd_limit
+from _process import PinnedProcess, raise_fd_limit, server_environment, typhoon_variant
 
 ALL_IMPLS = ("typhoon", "typhoon-web", "tornado", "tornado-web", "aiohttp", "uvicorn", "floor")
 PATHS = ("/", "/json")
@@ -366,7 +366,7 @@ def throughput(args: argparse.Namespace, impls: list[str]) -> None:
                 server.close()
     print()
     for path in paths:
-        print(f"GET {path}: medians of {args.rounds} rounds")
+        print(f"GET {path}: medians of {args.rounds} rounds (typhoon {typhoon_variant()})")
         medians = {
             impl: tuple(
                 statistics.median(run[i] for run in results[(impl, path)]) for i in range(5)
@@ -418,6 +418,7 @@ def _count_instructions(impl: str, requests: int, core: int) -> int:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=server_environment(),
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
@@ -442,7 +443,10 @@ def _count_instructions(impl: str, requests: int, core: int) -> int:
 
 def instructions(args: argparse.Namespace, impls: list[str]) -> None:
     """User-space instructions per request, counted by valgrind (N requests minus none)."""
-    print(f"user-space instructions per GET / (valgrind, {args.instructions} requests)")
+    print(
+        f"user-space instructions per GET / (valgrind, {args.instructions} requests;"
+        f" typhoon {typhoon_variant()})"
+    )
     counts = {}
     for impl in impls:
         busy = _count_instructions(impl, args.instructions, args.server_core)
@@ -485,7 +489,9 @@ def memory(args: argparse.Namespace, impls: list[str]) -> None:
     count = args.idle_conns
     if limit < count + 100:
         raise SystemExit(f"ulimit -n hard limit {limit} is too low for {count} connections")
-    print(f"{count} idle keep-alive connections per server (fd limit {limit})")
+    print(
+        f"{count} idle keep-alive connections per server (fd limit {limit}; typhoon {typhoon_variant()})"
+    )
     rows = {}
     for impl in impls:
         server = Server(impl, args.server_core)

@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from _process import PinnedProcess, raise_fd_limit
+from _process import PinnedProcess, raise_fd_limit, server_environment, typhoon_variant
 from websockets.frames import Opcode
 
 IMPLS = ("typhoon", "tornado", "aiohttp", "uvicorn")
@@ -243,7 +243,9 @@ class Server(PinnedProcess):
             wrapper,
             stderr=subprocess.PIPE if wrapper else None,
             # Under valgrind: the same string hashes in every run, so counts repeat.
-            env={**os.environ, "PYTHONHASHSEED": "0"} if wrapper else None,
+            env={**server_environment(), "PYTHONHASHSEED": "0"}
+            if wrapper
+            else server_environment(),
         )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
@@ -442,7 +444,10 @@ def _count_instructions(impl: str, messages: int, core: int) -> int:
 
 def instructions(impls: list[str], messages: int, core: int) -> None:
     """Print user-space instructions per echoed message (N messages minus none)."""
-    print(f"user-space instructions per echoed message (valgrind, {messages} messages)")
+    print(
+        f"user-space instructions per echoed message (valgrind, {messages} messages;"
+        f" typhoon {typhoon_variant()})"
+    )
     for impl in impls:
         busy = _count_instructions(impl, messages, core)
         idle = _count_instructions(impl, 0, core)
@@ -520,7 +525,10 @@ def _report(
     rounds: int,
 ) -> None:
     if rounds:
-        print(f"echo of {len(MESSAGE)}-byte messages, medians of {rounds} rounds")
+        print(
+            f"echo of {len(MESSAGE)}-byte messages, medians of {rounds} rounds"
+            f" (typhoon {typhoon_variant()})"
+        )
     for conns in conn_counts if rounds else []:
         for impl in impls:
             results = echo[(impl, conns)]

@@ -186,3 +186,66 @@ def test_every_plugin_distribution_has_an_extra_and_is_in_all() -> None:
     for plugin in plugins:
         extra = plugin.removeprefix("typhoon-")
         assert [canonicalize_name(Requirement(r).name) for r in extras[extra]] == [plugin]
+
+
+#: Run inside a fresh environment holding the core wheel (argv[1]: the compiled module names
+#: as JSON): where each compiled module was loaded from, and one request served over a
+#: loopback socket by the compiled HTTP server.
+COMPILED_CHECK = """
+import importlib, json, sys, urllib.request
+from typhoon.httpserver import HTTPServer
+from typhoon.httputil import HTTPHeaders, ResponseStartLine
+from typhoon.ioloop import IOLoop
+from typhoon.netutil import bind_sockets
+
+names = json.loads(sys.argv[1])
+suffixes = {name: importlib.import_module(name).__file__.rsplit(".", 1)[-1] for name in names}
+
+def hello(request):
+    body = b"hello " + request.path.encode()
+    headers = HTTPHeaders({"Content-Length": str(len(body))})
+    request.connection.write_headers(ResponseStartLine("HTTP/1.1", 200, "OK"), headers, body)
+    request.connection.finish()
+
+[sock] = bind_sockets(0, "127.0.0.1")
+url = f"http://127.0.0.1:{sock.getsockname()[1]}/x"
+
+async def main():
+    server = HTTPServer(hello)
+    server.add_sockets([sock])
+    fetch = lambda: urllib.request.urlopen(url, timeout=10).read()
+    answer = await IOLoop.current().run_in_executor(None, fetch)
+    server.stop()
+    return answer.decode()
+
+answer = IOLoop.current().run_sync(main, timeout=30)
+print(json.dumps({"suffixes": suffixes, "answer": answer}))
+"""
+
+
+def compiled_modules_in(wheel: Path) -> list[str]:
+    """The dotted names of the extension modules a wheel carries inside ``typhoon``."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = archive.namelist()
+    return sorted(
+        name.split(".", 1)[0].replace("/", ".")
+        for name in members
+        if name.startswith("typhoon/") and name.endswith(".so")
+    )
+
+
+def test_core_wheel_ships_compiled_request_path_modules(tmp_path: Path, wheelhouse: Path) -> None:
+    if os.environ.get("TYPHOON_PURE_PYTHON") == "1":
+        pytest.skip("TYPHOON_PURE_PYTHON=1 builds a pure-Python wheel")
+    [wheel] = wheelhouse.glob("typhoon-[0-9]*.whl")
+    assert not wheel.name.endswith("-none-any.whl"), wheel.name
+    bindir = new_venv(tmp_path / "venv")
+    env = isolated_env()
+    install = ["install", "--no-index", "--find-links", wheelhouse, "typhoon"]
+    run([bindir / "python", "-m", "pip", *install], env=env, cwd=tmp_path)
+    names = compiled_modules_in(wheel)
+    assert {"typhoon.http1proto", "typhoon._h1wire"} <= set(names), names
+    check = [bindir / "python", "-c", COMPILED_CHECK, json.dumps(names)]
+    report = json.loads(run(check, env=env, cwd=tmp_path))
+    assert report["answer"] == "hello /x"
+    assert report["suffixes"] == dict.fromkeys(names, "so"), report

@@ -32,7 +32,7 @@ __all__ = ["HTTP1Base"]
 
 import re
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 from httptools import (
     HttpParserError,
@@ -215,8 +215,8 @@ class HTTP1Base:
         "_their_state",
     )
 
-    _parser_class: type[HttpRequestParser] | type[HttpResponseParser]
-    _chunked_primer: bytes
+    _parser_class: ClassVar[type[HttpRequestParser] | type[HttpResponseParser]]
+    _chunked_primer: ClassVar[bytes]
 
     def __init__(
         self,

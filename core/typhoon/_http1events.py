@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 import enum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from typhoon.httputil import HTTPHeaders, RequestStartLine, ResponseStartLine
 
@@ -69,9 +69,12 @@ class Event:
     """Base class of the values ``next_event`` returns."""
 
     __slots__: tuple[str, ...] = ()
+    #: The attributes equality compares and ``repr`` shows (``__slots__`` is not
+    #: visible on instances when the module is compiled).
+    _fields: ClassVar[tuple[str, ...]] = ()
 
     def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._fields)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -82,7 +85,7 @@ class Event:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
 
 
@@ -103,6 +106,15 @@ class Request(Event):
     """
 
     __slots__ = (
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "target",
+        "upgrade",
+        "version",
+    )
+    _fields = (
         "expect_continue",
         "headers",
         "keep_alive",
@@ -140,6 +152,7 @@ class InformationalResponse(Event):
     """A 1xx response head other than 101 (client side); the final response follows."""
 
     __slots__ = ("headers", "reason", "status_code", "version")
+    _fields = ("headers", "reason", "status_code", "version")
 
     def __init__(self, status_code: int, reason: str, version: str, headers: HTTPHeaders) -> None:
         self.status_code = status_code
@@ -161,6 +174,7 @@ class Response(Event):
     """
 
     __slots__ = ("headers", "keep_alive", "reason", "status_code", "version")
+    _fields = ("headers", "keep_alive", "reason", "status_code", "version")
 
     def __init__(
         self,
@@ -186,6 +200,7 @@ class Data(Event):
     """A piece of message body, de-chunked; never longer than the ``chunk_size``."""
 
     __slots__ = ("data",)
+    _fields = ("data",)
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -198,6 +213,7 @@ class EndOfMessage(Event):
     """
 
     __slots__ = ("trailers",)
+    _fields = ("trailers",)
 
     trailers: HTTPHeaders | None
 
