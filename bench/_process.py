@@ -19,15 +19,16 @@ COMPILED_TREE = ROOT / "build" / "compiled"
 
 
 @functools.cache
-def server_environment() -> dict[str, str]:
+def server_environment(pure: bool = False) -> dict[str, str]:
     """The environment of the server processes.
 
     typhoon runs as its wheel ships it: with the mypyc-compiled request-path modules,
-    built here on first use (``core/build_native.py``). ``TYPHOON_PURE_PYTHON=1``
-    measures the pure-Python fallback instead. Peers ignore the difference.
+    built here on first use (``core/build_native.py``). ``pure`` (or
+    ``TYPHOON_PURE_PYTHON=1`` for every server) runs the pure-Python fallback instead.
+    Peers ignore the difference.
     """
     env = dict(os.environ)
-    if env.get("TYPHOON_PURE_PYTHON") == "1":
+    if pure or env.get("TYPHOON_PURE_PYTHON") == "1":
         return env
     builder = ROOT / "core" / "build_native.py"
     subprocess.run([sys.executable, str(builder), str(COMPILED_TREE)], check=True)

@@ -10,7 +10,11 @@ Servers (each its own process, pinned with ``taskset -c <server core>``):
 * ``aiohttp``: an ``aiohttp.web`` application;
 * ``uvicorn``: Starlette under uvicorn (httptools parser, asyncio loop);
 * ``floor``: a bare ``asyncio.Protocol`` feeding ``httptools``, answering with
-  prebuilt bytes: the least any Python server on this loop can cost.
+  prebuilt bytes: the least any Python server on this loop can cost;
+* ``typhoon-pure``, ``typhoon-web-pure`` (only when named in ``--impls``): the typhoon
+  servers on the pure-Python modules. The others run typhoon as its wheel ships it, with
+  the request path compiled (``core/build_native.py`` builds a copy in ``build/compiled``);
+  ``TYPHOON_PURE_PYTHON=1`` makes every typhoon server pure Python.
 
 Every server runs on the default asyncio selector loop (no uvloop), answers ``GET /``
 with ``Hello, world!`` as text/plain and ``GET /json`` with a small JSON object.
@@ -248,6 +252,9 @@ SERVERS = {
     "aiohttp": _serve_aiohttp,
     "uvicorn": _serve_uvicorn,
     "floor": _serve_floor,
+    # The same typhoon servers on the pure-Python modules (no compiled request path).
+    "typhoon-pure": _serve_typhoon,
+    "typhoon-web-pure": _serve_typhoon_web,
 }
 
 
@@ -274,7 +281,7 @@ class Server(PinnedProcess):
         self.impl = impl
         self.port = _free_port()
         argv = [sys.executable, os.path.abspath(__file__), "--serve", impl, str(self.port)]
-        super().__init__(argv, core)
+        super().__init__(argv, core, env=server_environment(pure=impl.endswith("-pure")))
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
@@ -418,7 +425,7 @@ def _count_instructions(impl: str, requests: int, core: int) -> int:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=server_environment(),
+        env=server_environment(pure=impl.endswith("-pure")),
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
