@@ -235,12 +235,27 @@ def _unquote_or_none(value: str | None) -> bytes | None:
     return url_unescape(value, encoding=None, plus=False)
 
 
+#: How many attributes of :class:`Rule` and :class:`PathMatches` objects have been set
+#: (construction included). Routing tables derived from rules (the web layer's exact-path
+#: table) are rebuilt when it moves, so a rule edited in place takes effect.
+_rule_edits = 0
+
+
+def _count_rule_edit() -> None:
+    global _rule_edits
+    _rule_edits += 1
+
+
 class PathMatches(Matcher):
     """Matches the request path against a regular expression (anchored at both ends).
 
     Groups become positional arguments of the handler; when the pattern has named
     groups, only those are passed, as keyword arguments.
     """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        _count_rule_edit()
 
     def __init__(self, path_pattern: str | re.Pattern[str]) -> None:
         if isinstance(path_pattern, str):
@@ -343,6 +358,10 @@ class PathMatches(Matcher):
 
 class Rule:
     """A matcher, the target it routes to, keyword arguments for the target, and a name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        _count_rule_edit()
 
     def __init__(
         self,

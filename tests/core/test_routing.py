@@ -265,6 +265,33 @@ async def test_exact_paths_keep_rule_order_and_follow_rule_changes() -> None:
     assert (await fetch(app, "/late")).code == 404
 
 
+async def test_exact_path_rules_edited_in_place_take_effect() -> None:
+    class Named(RequestHandler):
+        def initialize(self, name: str) -> None:
+            self.name = name
+
+        def get(self) -> None:
+            self.write(self.name)
+
+    class Other(Named):
+        def get(self) -> None:
+            self.write("other " + self.name)
+
+    app = Application([(r"/a", Named, {"name": "a"})], load_entrypoints=False)
+    [rule] = app.wildcard_router.rules
+    assert (await fetch(app, "/a")).body == b"a"
+    rule.target = Other
+    assert (await fetch(app, "/a")).body == b"other a"
+    rule.target_kwargs = {"name": "new"}
+    assert (await fetch(app, "/a")).body == b"other new"
+    rule.matcher = PathMatches(r"/b")
+    assert (await fetch(app, "/a")).code == 404
+    assert (await fetch(app, "/b")).body == b"other new"
+    rule.matcher.regex = re.compile(r"/c$")
+    assert (await fetch(app, "/b")).code == 404
+    assert (await fetch(app, "/c")).body == b"other new"
+
+
 def test_exact_path_matches_what_the_pattern_matches() -> None:
     class Plain(RequestHandler):
         pass

@@ -34,7 +34,7 @@ import re
 from collections.abc import Awaitable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from typhoon import httputil
+from typhoon import httputil, routing
 from typhoon.concurrent import future_set_result_unless_cancelled
 from typhoon.errors import HTTPInputError
 from typhoon.log import app_log, gen_log
@@ -64,6 +64,7 @@ class ApplicationRouter(ReversibleRuleRouter):
         self.application = application
         # The routing table (see _compile), built on first use and when rules change.
         self._table_rules: list[Rule] | None = None
+        self._table_edits = -1
         self._exact: dict[str, tuple[int, Route]] = {}
         self._others: list[tuple[int, Rule]] = []
         super().__init__(rules)
@@ -87,7 +88,7 @@ class ApplicationRouter(ReversibleRuleRouter):
     ) -> Route | httputil.HTTPMessageDelegate | None:
         """The first rule's answer: a :data:`Route`, another target's delegate, or ``None``."""
         rules = self.rules
-        if self._table_rules != rules:
+        if self._table_edits != routing._rule_edits or self._table_rules != rules:
             self._compile(rules)
         path = request.path
         hit = self._exact.get(path)
@@ -108,8 +109,8 @@ class ApplicationRouter(ReversibleRuleRouter):
     def _compile(self, rules: list[Rule]) -> None:
         """Split ``rules`` into exact paths (one dictionary lookup) and the others.
 
-        Rebuilt whenever the list changes (compared on each request). A rule object
-        changed in place after it was added is not noticed: add a new rule instead.
+        Rebuilt whenever the list changes or a rule (or its path matcher) is edited in
+        place (both checked on each request).
         """
         exact: dict[str, tuple[int, Route]] = {}
         others: list[tuple[int, Rule]] = []
@@ -125,6 +126,7 @@ class ApplicationRouter(ReversibleRuleRouter):
         self._exact = exact
         self._others = others
         self._table_rules = list(rules)
+        self._table_edits = routing._rule_edits
 
     def _match_rule(
         self, rule: Rule, request: httputil.HTTPServerRequest, path: str
