@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,8 +72,15 @@ def build_extensions(root: Path, output: Path, *, inplace: bool = False) -> list
     # Imported here: only a build needs them (they are build requirements, not runtime ones).
     from mypyc.build import mypycify
     from setuptools import Distribution
+    from setuptools.warnings import SetuptoolsDeprecationWarning
 
-    with tempfile.TemporaryDirectory(prefix="typhoon-mypyc-") as scratch, _working_directory(root):
+    with (
+        tempfile.TemporaryDirectory(prefix="typhoon-mypyc-") as scratch,
+        _working_directory(root),
+        warnings.catch_warnings(),
+    ):
+        # Driving build_ext directly (no setup.py) is what setuptools warns about here.
+        warnings.simplefilter("ignore", SetuptoolsDeprecationWarning)
         extensions = mypycify(
             list(COMPILED_MODULES),
             opt_level="3",
