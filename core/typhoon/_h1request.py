@@ -24,6 +24,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from typhoon._http1base import BytesLike
 from typhoon.errors import HTTPOutputError
 from typhoon.http1connection import (
     GzipMessageDelegate,
@@ -110,7 +111,7 @@ class WireRequestConnection(HTTP1Connection):
         self,
         start_line: RequestStartLine | ResponseStartLine,
         headers: HTTPHeaders,
-        chunk: bytes | None = None,
+        chunk: BytesLike | None = None,
     ) -> asyncio.Future[None]:
         """Write the response head (and the first piece of the body, if given).
 
@@ -130,7 +131,7 @@ class WireRequestConnection(HTTP1Connection):
             start_line.code,  # type: ignore[union-attr]
             headers,
             start_line.reason or None,  # type: ignore[union-attr]
-            b"" if self._head or chunk is None else chunk,
+            b"" if self._head or chunk is None else chunk if type(chunk) is bytes else bytes(chunk),
             False,
         )
         if wire._in_loop and not wire._write_paused:
@@ -143,7 +144,7 @@ class WireRequestConnection(HTTP1Connection):
             return wire._settings.done
         return wire._send(data)
 
-    def write(self, chunk: bytes) -> asyncio.Future[None]:
+    def write(self, chunk: BytesLike) -> asyncio.Future[None]:
         """Write a piece of the response body.
 
         Raises:

@@ -55,6 +55,10 @@ from typhoon.errors import HTTPInputError, HTTPOutputError
 
 NextEvent = AnyEvent | Literal[Signal.NEED_DATA, Signal.PAUSED]
 
+#: What the protocol objects accept as bytes (bodies, received data); anything but
+#: ``bytes`` is copied to ``bytes`` on entry.
+BytesLike = bytes | bytearray | memoryview
+
 DEFAULT_MAX_HEADER_SIZE: Final = 64 * 1024
 DEFAULT_MAX_BODY_SIZE: Final = 100 * 1024 * 1024
 DEFAULT_CHUNK_SIZE: Final = 64 * 1024
@@ -289,7 +293,7 @@ class HTTP1Base:
             return b"", self._eof
         return bytes(buf[pos:]), self._eof
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: BytesLike) -> None:
         """Add bytes received from the peer; ``b""`` means the peer closed its side.
 
         Never parses and never raises for bad input: problems surface from
@@ -303,6 +307,8 @@ class HTTP1Base:
             return
         if self._eof:
             raise HTTPOutputError("receive_data called with data after end of file")
+        if type(data) is not bytes:
+            data = bytes(data)
         buf = self._buf
         pos = self._pos
         if pos >= len(buf):
@@ -664,7 +670,9 @@ class HTTP1Base:
             raise HTTPOutputError(f"invalid Content-Length {cl!r}")
         return LENGTH, int(value)
 
-    def _frame(self, data: bytes) -> bytes:
+    def _frame(self, data: BytesLike) -> bytes:
+        if type(data) is not bytes:
+            data = bytes(data)
         mode = self._send_mode
         if mode == CHUNKED:
             if not data:

@@ -33,6 +33,7 @@ from typhoon._http1base import (
     SWITCHED,
     TOKEN_RE,
     UNTIL_CLOSE,
+    BytesLike,
     HTTP1Base,
     NextEvent,
     encode_head,
@@ -100,7 +101,7 @@ class HTTP1ClientProtocol(HTTP1Base):
         target: str,
         headers: HTTPHeaders | Iterable[tuple[str, str]] | None = None,
         *,
-        body: bytes = b"",
+        body: BytesLike = b"",
         end: bool = False,
     ) -> bytes:
         """Return the bytes of a request head (and of ``body`` and the end, if given).
@@ -115,6 +116,8 @@ class HTTP1ClientProtocol(HTTP1Base):
         """
         if self._our_state is not IDLE or self._their_state is not IDLE:
             raise HTTPOutputError("a request is already in progress")
+        if type(body) is not bytes:
+            body = bytes(body)
         if method not in METHOD_NAMES and TOKEN_RE.fullmatch(method) is None:
             raise HTTPOutputError(f"invalid method {method!r}")
         if not target or _BAD_TARGET_RE.search(target) is not None:
@@ -162,7 +165,7 @@ class HTTP1ClientProtocol(HTTP1Base):
             self._finish_ours()
         return head
 
-    def send_data(self, data: bytes) -> bytes:
+    def send_data(self, data: BytesLike) -> bytes:
         """Return the framed bytes of the next piece of the request body.
 
         Raises:

@@ -97,6 +97,7 @@ from typhoon._http1base import (
     SWITCHED,
     TOKEN_RE,
     UNTIL_CLOSE,
+    BytesLike,
     HTTP1Base,
     NextEvent,
     encode_head,
@@ -144,7 +145,11 @@ _object_new = object.__new__
 
 
 def _status_line(status_code: int, reason: str | None) -> str:
-    if type(status_code) is not int or not 100 <= status_code <= 999:
+    # Any int, http.HTTPStatus members included; never a bool.
+    if isinstance(status_code, bool) or not isinstance(status_code, int):
+        raise HTTPOutputError(f"invalid status code {status_code!r}")
+    status_code = int(status_code)
+    if not 100 <= status_code <= 999:
         raise HTTPOutputError(f"invalid status code {status_code!r}")
     if reason is None:
         return _STATUS_LINES.get(status_code) or f"HTTP/1.1 {status_code} Unknown\r\n"
@@ -426,7 +431,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         headers: HTTPHeaders | Iterable[tuple[str, str]] | None = None,
         *,
         reason: str | None = None,
-        body: bytes = b"",
+        body: BytesLike = b"",
         end: bool = False,
     ) -> bytes:
         """Return the bytes of a response head (and of ``body`` and the end, if given).
@@ -446,6 +451,8 @@ class HTTP1ServerProtocol(HTTP1Base):
         Raises:
             HTTPOutputError: the response is not allowed now or is malformed.
         """
+        if type(body) is not bytes:
+            body = bytes(body)
         return self._respond(status_code, headers, reason, body, end)
 
     def _respond(
@@ -630,7 +637,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         lines.append("\r\n")
         return encode_head(lines)
 
-    def send_data(self, data: bytes) -> bytes:
+    def send_data(self, data: BytesLike) -> bytes:
         """Return the framed bytes of the next piece of the response body.
 
         Raises:

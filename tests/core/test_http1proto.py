@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from http import HTTPStatus
 
 import h11
 import pytest
@@ -1497,3 +1498,33 @@ def test_agrees_with_h11(data: bytes, split: str) -> None:
         assert got[0][:3] == expected[0][:3]
         assert sorted(got[0][3]) == sorted(expected[0][3])  # type: ignore[arg-type]
     assert got[1:] == expected[1:]
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_bytes_like_objects_are_accepted_wherever_bytes_are(kind: type) -> None:
+    server = HTTP1ServerProtocol()
+    server.receive_data(kind(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"))
+    events = [server.next_event() for _ in range(3)]
+    assert events[1:] == [Data(b"hello"), EndOfMessage()]
+    head = server.send_response(200, [("Content-Length", "11")], body=kind(b"hello"))
+    assert head.endswith(b"\r\n\r\nhello")
+    assert server.send_data(kind(b" world")) == b" world"
+    assert server.send_end() == b""
+
+    client = HTTP1ClientProtocol()
+    request = client.send_request("POST", "/", [("Host", "h")], body=kind(b"abc"))
+    assert request.endswith(b"\r\n\r\n3\r\nabc\r\n")
+    assert client.send_data(kind(b"de")) == b"2\r\nde\r\n"
+
+
+def test_status_codes_may_be_http_status_members_but_not_bools() -> None:
+    server = HTTP1ServerProtocol()
+    server.receive_data(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    server.next_event()
+    head = server.send_response(HTTPStatus.CREATED, [("Content-Length", "0")], end=True)
+    assert head.startswith(b"HTTP/1.1 201 Created\r\n")
+    server.receive_data(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    server.next_event()
+    server.next_event()
+    with pytest.raises(HTTPOutputError, match="invalid status code"):
+        server.send_response(True, [("Content-Length", "0")], end=True)

@@ -106,6 +106,27 @@ async def test_post_bodies_content_length_and_chunked(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+async def test_response_body_pieces_may_be_any_bytes_like_object(mode: str, kind: type) -> None:
+    def handle(request: HTTPServerRequest) -> None:
+        connection = request.connection
+        assert connection is not None
+        headers = HTTPHeaders({"Content-Length": "11"})
+        start = ResponseStartLine("HTTP/1.1", 200, "OK")
+        connection.write_headers(start, headers, kind(b"hello"))
+        connection.write(kind(b" world"))
+        connection.finish()
+
+    async with serve(handle, mode) as (_server, port):
+        client = await RawClient.connect(port)
+        first = await client.request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        second = await client.request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        await client.close()
+    assert (first.status, first.body) == (200, b"hello world")
+    assert (second.status, second.body) == (200, b"hello world")
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_keep_alive_reuses_connection(mode: str) -> None:
     seen: list[object] = []
 

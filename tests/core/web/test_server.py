@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from http import HTTPStatus
 from typing import Any
 
 from typhoon import hookimpl
@@ -267,3 +268,20 @@ async def test_client_leaving_mid_response_is_not_a_server_error(caplog: Any) ->
         await server.close_all_connections()
     assert "Client closed the connection during GET /" in caplog.text
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_set_status_takes_http_status_members() -> None:
+    class Created(RequestHandler):
+        def post(self) -> None:
+            self.set_status(HTTPStatus.CREATED)
+            self.write("made")
+
+    server, port = serve(Application([("/", Created)], load_entrypoints=False))
+    try:
+        raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        data = await exchange(port, raw)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    assert data.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert split_response(data)[2] == b"made"
