@@ -226,15 +226,16 @@ class WireRequestConnection(HTTP1Connection):
         if self is wire._req:
             wire._change_body_timeout(timeout)
 
-    def set_max_body_size(self, max_body_size: int) -> None:
+    def set_max_body_size(self, max_body_size: float) -> None:
         """Change the body size limit of this request (before its body is read)."""
         wire = self._wire
         if self is not wire._req:
             return
-        wire._proto.set_max_body_size(max_body_size)
+        limit = int(max_body_size)
+        wire._proto.set_max_body_size(limit)
         msg = wire._msg
         if isinstance(msg, GzipMessageDelegate):
-            msg.set_max_body_size(max_body_size)
+            msg.set_max_body_size(limit)
 
 
 class TransportView:

@@ -82,6 +82,11 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
+def _whole(size: float | None) -> int | None:
+    """A size option as an ``int`` (``None`` stays ``None``)."""
+    return None if size is None else int(size)
+
+
 class HTTP1ConnectionParameters:
     """Options of an HTTP/1.x connection, shared by every exchange on it.
 
@@ -112,13 +117,15 @@ class HTTP1ConnectionParameters:
         body_timeout: float | None = None,
         decompress: bool = False,
     ) -> None:
-        self.no_keep_alive = no_keep_alive
-        self.chunk_size = chunk_size or _DEFAULT_CHUNK_SIZE
-        self.max_header_size = max_header_size or _DEFAULT_MAX_HEADER_SIZE
-        self.header_timeout = header_timeout
-        self.max_body_size = max_body_size
-        self.body_timeout = body_timeout
-        self.decompress = decompress
+        # Stored as exactly bool, int and float: a size given as 1e9 or a flag as 1 means
+        # the same to the pure-Python and the compiled protocol modules.
+        self.no_keep_alive = bool(no_keep_alive)
+        self.chunk_size = _whole(chunk_size) or _DEFAULT_CHUNK_SIZE
+        self.max_header_size = _whole(max_header_size) or _DEFAULT_MAX_HEADER_SIZE
+        self.header_timeout = None if header_timeout is None else float(header_timeout)
+        self.max_body_size = _whole(max_body_size)
+        self.body_timeout = None if body_timeout is None else float(body_timeout)
+        self.decompress = bool(decompress)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
@@ -641,12 +648,13 @@ class HTTP1Connection(HTTPConnection):
             self._timer.cancel()
             self._timer = loop.call_later(max(remaining, 0.0), self._on_timeout)
 
-    def set_max_body_size(self, max_body_size: int) -> None:
+    def set_max_body_size(self, max_body_size: float) -> None:
         """Change the body size limit of this exchange (before the body is read)."""
-        self._max_body_size = max_body_size
-        self._proto.set_max_body_size(max_body_size)
+        limit = int(max_body_size)
+        self._max_body_size = limit
+        self._proto.set_max_body_size(limit)
         if self._gzip is not None:
-            self._gzip.set_max_body_size(max_body_size)
+            self._gzip.set_max_body_size(limit)
 
 
 # --- the server loop over a stream ------------------------------------------------------

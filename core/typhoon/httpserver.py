@@ -195,7 +195,7 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         loop = asyncio.get_running_loop()
         if settings is None or settings.loop is not loop:
             params = self.conn_params
-            max_body = params.max_body_size or self.max_buffer_size or _DEFAULT_MAX_BODY_SIZE
+            max_body = int(params.max_body_size or self.max_buffer_size or _DEFAULT_MAX_BODY_SIZE)
             callback = self.request_callback
             start_request: Any = None
             plain: Any = None

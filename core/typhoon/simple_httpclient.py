@@ -167,8 +167,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         #: Fetches waiting for a slot: request -> queue entry.
         self.waiting: dict[_RequestProxy, _Queued] = {}
         self.max_buffer_size = max_buffer_size
-        self.max_header_size = max_header_size
-        self.max_body_size = max_buffer_size if max_body_size is None else max_body_size
+        # Whole numbers of bytes (1e9 is a valid way to write a limit).
+        self.max_header_size = None if max_header_size is None else int(max_header_size)
+        self.max_body_size = int(max_buffer_size if max_body_size is None else max_body_size)
         self.trust_env = trust_env
         if resolver is not None:
             self.resolver = resolver

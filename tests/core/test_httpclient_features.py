@@ -494,6 +494,16 @@ async def test_max_header_size() -> None:
         assert info.value.status_code == 431
 
 
+async def test_size_limits_given_as_floats() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with (
+        raw_server(fixed_response(answer)) as (port, _),
+        client(max_header_size=65536.0, max_body_size=1e6) as c,
+    ):
+        response = await c.fetch(f"http://127.0.0.1:{port}/")
+    assert (response.code, response.body) == (200, b"ok")
+
+
 # --- addresses --------------------------------------------------------------------------
 
 

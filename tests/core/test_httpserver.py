@@ -1209,3 +1209,27 @@ def test_constructor_keeps_tornado_options() -> None:
 def test_missing_certificate_is_reported_at_construction(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         HTTPServer(hello, ssl_options={"certfile": str(tmp_path / "none.pem")})
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_size_options_given_as_floats_and_flags_as_ints(mode: str) -> None:
+    options: dict[str, Any] = {
+        "max_body_size": 1e6,
+        "max_header_size": 65536.0,
+        "chunk_size": 4096.0,
+        "idle_connection_timeout": 30,
+        "body_timeout": 10,
+        "no_keep_alive": 1,
+    }
+
+    def limited(request: HTTPServerRequest) -> None:
+        assert request.connection is not None
+        request.connection.set_max_body_size(1e6)
+        respond(request, b"ok")
+
+    async with serve(limited, mode, **options) as (_server, port):
+        client = await RawClient.connect(port)
+        response = await client.request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        await client.close()
+    assert (response.status, response.body) == (200, b"ok")
+    assert ("Connection", "close") in response.headers
