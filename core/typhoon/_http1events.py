@@ -89,6 +89,17 @@ class Event:
         return f"{type(self).__name__}({fields})"
 
 
+_REQUEST_FIELDS: Final = (
+    "expect_continue",
+    "headers",
+    "keep_alive",
+    "method",
+    "target",
+    "upgrade",
+    "version",
+)
+
+
 class Request(Event):
     """The head of a request (server side).
 
@@ -105,24 +116,8 @@ class Request(Event):
             ``Upgrade``) or is a CONNECT; a 101 (a 2xx for CONNECT) switches.
     """
 
-    __slots__ = (
-        "expect_continue",
-        "headers",
-        "keep_alive",
-        "method",
-        "target",
-        "upgrade",
-        "version",
-    )
-    _fields = (
-        "expect_continue",
-        "headers",
-        "keep_alive",
-        "method",
-        "target",
-        "upgrade",
-        "version",
-    )
+    __slots__ = _REQUEST_FIELDS
+    _fields = _REQUEST_FIELDS
 
     def __init__(
         self,
