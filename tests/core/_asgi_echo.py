@@ -4,12 +4,27 @@ ASGI server (uvicorn, hypercorn): its HTTP routes and a WebSocket conversation."
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 
 import requests
 import websockets
 from _httphelpers import WAIT, run_in_thread
 from typhoon.httpclient import AsyncHTTPClient
+
+
+async def check_streamed_upload(base: str, client: AsyncHTTPClient) -> None:
+    """A 2 MiB PUT to ``/upload`` reaches the streaming handler in pieces, intact."""
+    body = bytes(range(256)) * (8 * 1024)
+    response = await client.fetch(
+        f"{base}/upload",
+        method="PUT",
+        body=body,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    data = json.loads(response.body)
+    assert data["sha256"] == hashlib.sha256(body).hexdigest()
+    assert data["pieces"] > 1
 
 
 async def check_routes(base: str, client: AsyncHTTPClient) -> None:

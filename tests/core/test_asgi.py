@@ -29,7 +29,7 @@ import typhoon
 import uvicorn
 import websockets
 from _asgi_app import EchoBase, routes
-from _asgi_echo import chat_with_echo, check_routes
+from _asgi_echo import chat_with_echo, check_routes, check_streamed_upload
 from _httphelpers import WAIT, RawClient, get, run_in_thread, serve
 from _websocket_net import RawClient as RawWebSocket
 from _wshelpers import raw_frame
@@ -680,17 +680,8 @@ async def test_http_under_uvicorn() -> None:
 
 
 async def test_streamed_request_body_and_size_limit_under_uvicorn() -> None:
-    body = bytes(range(256)) * (8 * 1024)  # 2 MiB
     async with under_uvicorn(typhoon_app(Events())) as port, http_client() as client:
-        response = await client.fetch(
-            f"http://127.0.0.1:{port}/upload",
-            method="PUT",
-            body=body,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        data = json.loads(response.body)
-        assert data["sha256"] == hashlib.sha256(body).hexdigest()
-        assert data["pieces"] > 1
+        await check_streamed_upload(f"http://127.0.0.1:{port}", client)
     async with under_uvicorn(typhoon_app(Events()), max_body_size=1000) as port:
         too_big = await run_in_thread(
             requests.put, f"http://127.0.0.1:{port}/upload", data=b"x" * 5000

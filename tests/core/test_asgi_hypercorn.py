@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import websockets
-from _asgi_echo import chat_with_echo, check_routes
+from _asgi_echo import chat_with_echo, check_routes, check_streamed_upload
 from _httphelpers import WAIT
 from _websocket_net import RawClient as RawWebSocket
 from _wshelpers import raw_frame
@@ -183,16 +182,7 @@ async def test_http_under_hypercorn(tmp_path: Path) -> None:
         # Date comes from hypercorn, once.
         assert len(response.headers.get_list("Date")) == 1
         await check_routes(base, client)
-        body = bytes(range(256)) * (8 * 1024)  # 2 MiB, streamed to the handler in pieces
-        upload = await client.fetch(
-            f"{base}/upload",
-            method="PUT",
-            body=body,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        uploaded = json.loads(upload.body)
-        assert uploaded["sha256"] == hashlib.sha256(body).hexdigest()
-        assert uploaded["pieces"] > 1
+        await check_streamed_upload(base, client)
         assert server.lines() == ["startup"]
 
 
