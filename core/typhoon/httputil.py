@@ -446,6 +446,14 @@ class HTTPServerRequest:
         return f"{type(self).__name__}({args})"
 
 
+#: Host header values already seen -> their host names. A server sees few distinct
+#: values, and this lookup runs once per request; the table is emptied when full, and
+#: values longer than a DNS name and a port are not kept.
+_host_names: dict[str, str] = {}
+_HOST_NAMES_KEPT = 256
+_HOST_KEPT_LENGTH = 300
+
+
 def _host_name(host: str) -> str:
     """``host`` without its port, lower-cased (the port number itself is not needed)."""
     host_name = host.lower()
@@ -453,6 +461,10 @@ def _host_name(host: str) -> str:
         name, _, port = host_name.rpartition(":")
         if name and port.isdigit() and port.isascii() and (":" not in name or name[-1] == "]"):
             host_name = name
+    if len(host) <= _HOST_KEPT_LENGTH:
+        if len(_host_names) >= _HOST_NAMES_KEPT:
+            _host_names.clear()
+        _host_names[host] = host_name
     return host_name
 
 
@@ -503,7 +515,7 @@ def _server_request(
     hosts = headers._as_list.get("Host")
     host = hosts[0] if hosts is not None and hosts[0] else "127.0.0.1"
     request.host = host
-    request.host_name = _host_name(host) if ":" in host else host.lower()
+    request.host_name = _host_names.get(host) or _host_name(host)
     request.files = {}
     request.connection = connection
     request.server_connection = server_connection

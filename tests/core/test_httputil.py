@@ -12,6 +12,7 @@ import copy
 import datetime
 import pickle
 import time
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -436,6 +437,40 @@ def test_server_request_host_name(host: str, host_name: str) -> None:
     assert request.host == host
     assert request.host_name == host_name
     assert request.host_name == split_host_and_port(host.lower())[0]
+
+
+@pytest.mark.parametrize(
+    ("host", "host_name"),
+    [
+        ("Example.com", "example.com"),
+        ("EXAMPLE.com:80", "example.com"),
+        ("example.com:80", "example.com"),
+        ("[::1]:8080", "[::1]"),
+        ("h:x", "h:x"),
+    ],
+)
+def test_served_request_host_name_is_the_same_when_seen_again(host: str, host_name: str) -> None:
+    connection = types.SimpleNamespace(
+        context=types.SimpleNamespace(remote_ip="127.0.0.1", protocol="http")
+    )
+    for _ in range(3):
+        headers = HTTPHeaders({"Host": host})
+        request = httputil._server_request("GET", "/", "HTTP/1.1", headers, connection, None)
+        assert request.host == host
+        assert request.host_name == host_name
+
+
+def test_host_names_kept_between_requests_are_bounded() -> None:
+    connection = types.SimpleNamespace(
+        context=types.SimpleNamespace(remote_ip="127.0.0.1", protocol="http")
+    )
+    long_host = "a" * 5000 + ".example:80"
+    for host in [f"host{i}.example:80" for i in range(1000)] + [long_host]:
+        headers = HTTPHeaders({"Host": host})
+        request = httputil._server_request("GET", "/", "HTTP/1.1", headers, connection, None)
+        assert request.host_name == host[: -len(":80")]
+    assert len(httputil._host_names) <= 256
+    assert long_host not in httputil._host_names
 
 
 def test_server_request_takes_extra_attributes() -> None:
