@@ -226,17 +226,31 @@ class HTTPClientError(TyphoonError):
 
 
 class HTTPStreamClosedError(HTTPClientError):
-    """The connection closed before the response completed (code 599)."""
+    """The connection closed before the response completed (code 599).
+
+    ``str()`` is the message alone (``"Stream closed"``), without the ``HTTP 599:``
+    prefix of other :class:`HTTPClientError` instances, as in Tornado.
+    """
 
     def __init__(self, message: str = "Stream closed") -> None:
         super().__init__(599, message)
 
+    def __str__(self) -> str:
+        return self.message
+
 
 class HTTPTimeoutError(HTTPClientError):
-    """A client connect or request deadline passed (code 599)."""
+    """A client connect or request deadline passed (code 599).
+
+    ``str()`` is the message alone, naming the phase that ran out of time (``"Timeout
+    while connecting"``, ``"Timeout in request queue"``, ...), as in Tornado.
+    """
 
     def __init__(self, message: str = "Timeout") -> None:
         super().__init__(599, message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # --- web layer --------------------------------------------------------------------------
