@@ -182,12 +182,22 @@ class OutputMixin:
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         """Set the response status; ``reason`` replaces the standard reason phrase.
 
+        Any three-digit code is accepted: the status line carries three digits (RFC
+        9112, section 4), and although RFC 9110 (section 15) defines only the classes
+        1xx-5xx, some applications answer private codes above 599. A code without a
+        standard phrase has the reason ``Unknown`` unless ``reason`` is given.
+
         Raises:
-            ValueError: the code is outside 100-599, or the reason contains characters
-                a status line cannot carry (CR, LF, other controls) or ``<``, which
-                would let a reflected reason inject markup into error pages.
+            ValueError: the code is not an int from 100 to 999 (a bool is refused), or
+                the reason contains characters a status line cannot carry (CR, LF,
+                other controls) or ``<``, which would let a reflected reason inject
+                markup into error pages.
         """
-        if not isinstance(status_code, int) or not 100 <= status_code <= 599:
+        if (
+            not isinstance(status_code, int)
+            or isinstance(status_code, bool)
+            or not 100 <= status_code <= 999
+        ):
             raise ValueError(f"invalid HTTP status code {status_code!r}")
         self._status_code = status_code
         if reason is not None:

@@ -348,7 +348,13 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         try:
             self.set_status(status_code, reason=reason)
         except ValueError:
-            self.set_status(status_code if 100 <= status_code <= 599 else 500)
+            # An unsafe reason gives way to the standard phrase; an impossible code
+            # (not 100-999) to a plain 500.
+            try:
+                self.set_status(status_code)
+            except ValueError:
+                status_code = 500
+                self.set_status(status_code)
         if status_code == 405 and self._info.allowed:
             # RFC 9110, section 15.5.6: a 405 lists the methods that are supported.
             self._headers["Allow"] = self._info.allowed

@@ -1,0 +1,168 @@
+"""Handlers whose responses go wrong, and unusual statuses, behind the real HTTP server.
+
+Each request is sent as raw bytes over a loopback socket on a persistent connection,
+so a response that never completes shows up as a read that times out rather than as
+a closed connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from typhoon.errors import HTTPError
+from typhoon.httpserver import HTTPServer
+from typhoon.netutil import bind_sockets
+from typhoon.web import Application, RequestHandler
+
+# How long a test waits for bytes that should come: a hang fails well within it.
+_PATIENCE = 5.0
+
+
+@dataclass
+class Reply:
+    """What came back for one request."""
+
+    status: int | None = None
+    reason: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    #: The server closed the connection after (or instead of) the response.
+    closed: bool = False
+
+
+@contextlib.asynccontextmanager
+async def serving(*rules: Any, **settings: Any) -> AsyncIterator[int]:
+    """Serve an application of ``rules`` on a loopback port; yield the port."""
+    app = Application(list(rules), load_entrypoints=False, **settings)
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    try:
+        yield sockets[0].getsockname()[1]
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+async def request(port: int, target: str, method: str = "GET") -> Reply:
+    """Send one keep-alive request; read its response, or up to the connection's end.
+
+    Fails the test when neither a complete response nor the end of the connection
+    arrives in time (the client would hang).
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reply = Reply()
+    try:
+        writer.write(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        async with asyncio.timeout(_PATIENCE):
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                partial = exc.partial
+                reply.closed = True
+                if partial:
+                    pytest.fail(f"the connection ended within the head: {partial!r}")
+                return reply
+            status_line, *lines = head.decode("latin-1").split("\r\n")
+            _, code, reason = status_line.split(" ", 2)
+            reply.status = int(code)
+            reply.reason = reason
+            for line in filter(None, lines):
+                name, _, value = line.partition(":")
+                reply.headers[name.strip().lower()] = value.strip()
+            length = int(reply.headers.get("content-length", "0"))
+            if method == "HEAD" or reply.status in (204, 304):
+                length = 0
+            try:
+                reply.body = await reader.readexactly(length)
+            except asyncio.IncompleteReadError as exc:
+                reply.body = exc.partial
+                reply.closed = True
+                return reply
+            # Anything else on the connection is a protocol error; its end is noted.
+            extra = await _read_briefly(reader)
+            assert extra in (b"", None), f"bytes after the response: {extra!r}"
+            reply.closed = extra == b""
+    except TimeoutError:
+        pytest.fail(f"no complete response and no end of connection for {target}")
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return reply
+
+
+async def _read_briefly(reader: asyncio.StreamReader) -> bytes | None:
+    """What arrives within a short while: ``b""`` at the end, ``None`` when nothing."""
+    try:
+        async with asyncio.timeout(0.2):
+            return await reader.read(1)
+    except TimeoutError:
+        return None
+
+
+# --- status codes (RFC 9110, section 15) ------------------------------------------------
+
+
+class StatusFromQuery(RequestHandler):
+    def get(self) -> None:
+        code = int(self.get_argument("code"))
+        reason = self.get_argument("reason", None)
+        if self.get_argument("how", "raise") == "raise":
+            raise HTTPError(code, reason=reason)
+        self.set_status(code, reason)
+        self.finish("custom")
+
+
+async def test_any_three_digit_status_can_be_raised_or_set() -> None:
+    async with serving(("/", StatusFromQuery)) as port:
+        raised = await request(port, "/?code=682&reason=Foo")
+        assert (raised.status, raised.reason) == (682, "Foo")
+        assert b"682: Foo" in raised.body
+        unnamed = await request(port, "/?code=682")
+        assert (unnamed.status, unnamed.reason) == (682, "Unknown")
+        assert b"682: Unknown" in unnamed.body
+        highest = await request(port, "/?code=999&how=set")
+        assert (highest.status, highest.reason, highest.body) == (999, "Unknown", b"custom")
+        named = await request(port, "/?code=599&how=set&reason=Far%20Away")
+        assert (named.status, named.reason) == (599, "Far Away")
+        assert [raised.closed, unnamed.closed, highest.closed, named.closed] == [False] * 4
+
+
+async def test_status_codes_outside_three_digits_are_refused() -> None:
+    refused: list[object] = []
+
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            for code in (99, 1000, -200, True, 200.0, "200"):
+                try:
+                    self.set_status(code)  # type: ignore[arg-type]
+                except ValueError:
+                    refused.append(code)
+            self.write(str(self.get_status()))
+
+    async with serving(("/", Handler)) as port:
+        reply = await request(port, "/")
+    assert refused == [99, 1000, -200, True, 200.0, "200"]
+    assert (reply.status, reply.body) == (200, b"200")
+
+
+async def test_an_impossible_error_status_answers_500() -> None:
+    async with serving(("/", StatusFromQuery)) as port:
+        reply = await request(port, "/?code=1000")
+    assert (reply.status, reply.reason) == (500, "Internal Server Error")
+    assert b"500: Internal Server Error" in reply.body
+
+
+async def test_an_unsafe_reason_gives_way_to_the_standard_phrase() -> None:
+    async with serving(("/", StatusFromQuery)) as port:
+        split = await request(port, "/?code=200&reason=OK%0D%0AX-Injected:%201")
+        assert (split.status, split.reason) == (200, "OK")
+        assert "x-injected" not in split.headers
+        unknown = await request(port, "/?code=682&reason=b%0Aad")
+        assert (unknown.status, unknown.reason) == (682, "Unknown")
