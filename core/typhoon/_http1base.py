@@ -88,6 +88,10 @@ UNTIL_CLOSE: Final = 3
 END_OF_MESSAGE: Final = EndOfMessage()
 
 TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: The known method a head with an unknown one is parsed under, and the longest unknown
+#: method taken.
+_STAND_IN_METHOD: Final = b"POST"
+_MAX_METHOD_LENGTH: Final = 64
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
 
 
@@ -217,6 +221,7 @@ class HTTP1Base:
         "_send_remaining",
         "_stall",
         "_their_state",
+        "_unknown_method",
     )
 
     _parser_class: ClassVar[type[HttpRequestParser] | type[HttpResponseParser]]
@@ -258,6 +263,8 @@ class HTTP1Base:
         self._body_mode = NO_BODY
         self._remaining = 0
         self._received = 0
+        # A request method the head parser does not know, parsed under a stand-in.
+        self._unknown_method: bytes | None = None
         self._body_checked = False
         self._send_mode = NO_BODY
         self._send_remaining = 0
@@ -452,8 +459,35 @@ class HTTP1Base:
                 # A 101 response: llhttp stops without resuming; the caller drops the
                 # parser once it has read the status.
                 return True
-            raise self._parse_error(exc) from exc
+            return self._reparse_head(exc, start, end)
         return False
+
+    def _reparse_head(self, exc: HttpParserError, start: int, end: int) -> bool:
+        """Recover from a head parser error, or raise it as an :class:`HTTPInputError`.
+
+        The one recoverable error is a method the parser does not know. Any token is a
+        method (RFC 9110, section 9.1) and the application decides what an unsupported
+        one gets (a web handler answers 405), but llhttp knows a fixed table. The head is
+        parsed again with a known stand-in method (a request's framing never depends on
+        its method, RFC 9112, section 6.3) and the real one is kept for the request.
+        ``start`` is where the feed that failed began; returns whether the parser
+        reported an upgrade.
+        """
+        buf = self._buf
+        if isinstance(exc, HttpParserInvalidMethodError) and start == self._mark:
+            space = buf.find(b" ", start, min(end, start + _MAX_METHOD_LENGTH + 1))
+            method = bytes(buf[start:space]) if space > start else b""
+            if method and TOKEN_RE.fullmatch(method.decode("latin-1")) is not None:
+                parser = self._parser = self._parser_class(self._head_sink)
+                self._unknown_method = method
+                try:
+                    parser.feed_data(_STAND_IN_METHOD + bytes(buf[space:end]))
+                except HttpParserUpgrade:
+                    return True
+                except HttpParserError as again:
+                    raise self._parse_error(again) from again
+                return False
+        raise self._parse_error(exc) from exc
 
     def _version_error(self, line_start: int, line_end: int, where: int) -> HTTPInputError:
         text = bytes(self._buf[where : where + 8])

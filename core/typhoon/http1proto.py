@@ -278,7 +278,9 @@ class HTTP1ServerProtocol(HTTP1Base):
             upgrade = True
         except HttpParserError as exc:
             self._mark = mark
-            raise self._parse_error(exc) from exc
+            # (Raises unless the method was unknown: then the method is not read from
+            # the parser below.)
+            upgrade = self._reparse_head(exc, fed, head_end)
         self._pos = head_end
         # The head is consumed; until the next one begins, these describe nothing.
         self._head_begun = False
@@ -286,7 +288,11 @@ class HTTP1ServerProtocol(HTTP1Base):
         urls = sink.urls
         url = urls[0] if len(urls) == 1 else b"".join(urls)
         urls.clear()
-        raw_method = parser.get_method()
+        raw_method = self._unknown_method
+        if raw_method is None:
+            raw_method = parser.get_method()
+        else:
+            self._unknown_method = None
         # RFC 9112, section 3: method SP request-target SP HTTP-version CRLF with single
         # spaces; llhttp has checked each part, so the lengths must add up exactly.
         version_at = mark + len(raw_method) + 1 + len(url)

@@ -495,14 +495,52 @@ def test_http10_without_host_is_fine() -> None:
         (b"GET /a\x00b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         (b"GET /\xff HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         (b" GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-        (b"get / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
-        (b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        (b"M\xe9THOD / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+        (b"BR@W / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         (b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\r\n\r\n", 400),
     ],
 )
 def test_bad_request_lines(data: bytes, status: int, split: str) -> None:
     assert error_of(data, split).status_code == status
+
+
+@pytest.mark.parametrize("method", [b"BREW", b"get", b"X-CUSTOM", b"M" * 64])
+def test_any_token_is_a_method(method: bytes, split: str) -> None:
+    # RFC 9110, section 9.1: the application decides what an unknown method gets.
+    data = (
+        method
+        + b" /pot?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\ntea"
+        + method
+        + b" /again HTTP/1.1\r\nHost: h\r\n\r\n"
+        + b"GET /known HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    events, _ = serve(data, split)
+    requests = requests_of(events)
+    assert [(r.method, r.target) for r in requests] == [
+        (method.decode(), "/pot?x=1"),
+        (method.decode(), "/again"),
+        ("GET", "/known"),
+    ]
+    assert Data(b"tea") in events
+    assert not [e for e in events if isinstance(e, HTTPInputError)]
+
+
+def test_unknown_method_keeps_the_head_checks(split: str) -> None:
+    # The stand-in parse still refuses what the head itself gets wrong.
+    assert error_of(b"BREW / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n", split).status_code == 400
+    assert error_of(b"BREW / HTTP/1.1\r\n\r\n", split).status_code == 400  # no Host
+    assert (
+        error_of(
+            b"BREW / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            split,
+        ).status_code
+        == 400
+    )
+
+
+def test_overlong_unknown_method_is_refused(split: str) -> None:
+    assert error_of(b"M" * 65 + b" / HTTP/1.1\r\nHost: h\r\n\r\n", split).status_code in (400, 501)
 
 
 def test_garbage_is_refused_before_the_head_ends() -> None:

@@ -589,7 +589,6 @@ async def test_malformed_framing_is_400_then_close(
         (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
         # "identity" is no longer a registered coding; refused as malformed framing.
         (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400),
-        (b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
         (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
     ],
 )

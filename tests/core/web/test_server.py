@@ -285,3 +285,29 @@ async def test_set_status_takes_http_status_members() -> None:
         await server.close_all_connections()
     assert data.startswith(b"HTTP/1.1 201 Created\r\n")
     assert split_response(data)[2] == b"made"
+
+
+async def test_methods_of_the_application_s_own_reach_its_handler() -> None:
+    # Any token is a method (RFC 9110, section 9.1): the handler decides, so one it adds
+    # to SUPPORTED_METHODS runs, and one it does not know gets 405, not a parser error.
+    class Brewer(RequestHandler):
+        SUPPORTED_METHODS = (*RequestHandler.SUPPORTED_METHODS, "BREW")
+
+        def brew(self) -> None:
+            self.write({"method": self.request.method, "body": self.request.body.decode()})
+
+    server, port = serve(Application([("/pot", Brewer)], load_entrypoints=False))
+    try:
+        brewed = await exchange(
+            port,
+            b"BREW /pot HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\ntea",
+        )
+        refused = await exchange(
+            port, b"STEEP /pot HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+    finally:
+        server.stop()
+        await server.close_all_connections()
+    status, _, body = split_response(brewed)
+    assert (status, body) == (200, b'{"method": "BREW", "body": "tea"}')
+    assert split_response(refused)[0] == 405
