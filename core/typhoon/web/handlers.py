@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ["ErrorHandler", "FallbackHandler", "RedirectHandler"]
 
 import re
+import string
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -40,56 +41,65 @@ class ErrorHandler(RequestHandler):
         """Skipped: the request is refused anyway."""
 
 
-class _AnyField:
-    """Formats as ``x`` whatever the format spec: a stand-in for substituted values."""
-
-    def __format__(self, spec: str) -> str:
-        return "x"
-
-    def __getattr__(self, name: str) -> _AnyField:
-        return self
-
-    def __getitem__(self, key: object) -> _AnyField:
-        return self
-
-
-class _AnyArgs(dict[str, Any]):
-    def __missing__(self, key: str) -> _AnyField:
-        return _AnyField()
-
-
-# Browsers (WHATWG URL, special schemes) read "\" as "/" and skip any run of slashes
-# before the authority, so "/\host" and "///host" name a host just like "//host".
+# Browsers (WHATWG URL) read "\" as "/" and skip any run of slashes before the
+# authority, so "/\host" and "///host" name a host just like "//host". For the special
+# schemes they skip the slashes entirely: from an http page, "https:host" and
+# "https:/host" both lead to https://host/.
 _EXTRA_SLASHES_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?/{2,}")
+_SPECIAL_SCHEME_RE = re.compile(r"^((?:https?|wss?|ftp):)/*", re.IGNORECASE)
+# C0 controls and DEL: refused in header values (RFC 9110, section 5.5), and browsers
+# silently drop tabs and newlines inside URLs, which would hide slashes from the check.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_FORMATTER = string.Formatter()
 
 
 def _origin(url: str) -> tuple[str, str]:
-    """The (scheme, authority) a browser would take from ``url``, lowercased."""
-    normalized = _EXTRA_SLASHES_RE.sub(r"\1//", url.strip().replace("\\", "/"))
+    """The (scheme, authority) a browser would take from ``url``, lowercased.
+
+    Raises:
+        ValueError: ``url`` cannot be split (an unbalanced ``[`` in the authority).
+    """
+    normalized = url.strip().replace("\\", "/")
+    normalized = _EXTRA_SLASHES_RE.sub(r"\1//", normalized)
+    normalized = _SPECIAL_SCHEME_RE.sub(r"\1//", normalized)
     parts = urllib.parse.urlsplit(normalized)
     return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _fixed_prefix(template: str) -> str | None:
+    """The literal text of ``template`` before its first field, or None without fields."""
+    prefix: list[str] = []
+    for literal, field, _spec, _conversion in _FORMATTER.parse(template):
+        prefix.append(literal)
+        if field is not None:
+            return "".join(prefix)
+    return None
 
 
 class RedirectHandler(RequestHandler):
     """Redirects every GET to ``url`` (301 unless ``permanent=False``).
 
     ``url`` may use the URL pattern's groups through :meth:`str.format` fields
-    (``"/new/{0}"``); the request's query string is carried over. A substitution that
-    would change the scheme or host of the target (``"/{0}"`` with ``"/evil.example"``)
-    is refused with 400, so a redirect rule cannot become an open redirect.
+    (``"/new/{0}"``, ``"https://example.com{0}"``); the request's query string is
+    carried over. Substituted values can only add to the path, query or fragment: one
+    that would change the scheme or host given by the text before the first field
+    (``"/{0}"`` with ``"/evil.example"``, ``"https:{0}"`` with ``"evil.example"``), or
+    that holds control characters, is refused with 400, so a redirect rule cannot become
+    an open redirect or split the response.
     """
 
     def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
         """Receive the target URL template and whether the redirect is permanent."""
         self._url = url
         self._permanent = permanent
-        self._template_origin: tuple[str, str] | None = None
+        prefix = _fixed_prefix(url)
+        self._template_origin = None if prefix is None else _origin(prefix)
 
     def get(self, *args: Any, **kwargs: Any) -> None:
         """Redirect to the substituted URL."""
         target = self._url.format(*args, **kwargs)
-        if (args or kwargs) and _origin(target) != self._origin_of_template(len(args)):
-            raise HTTPError(400, "redirect target %r changes the scheme or host", target)
+        if self._template_origin is not None:
+            self._check_substitution(target, [*args, *kwargs.values()])
         query_arguments = self.request.query_arguments
         if query_arguments:
             # Values stay bytes so that the client's query is carried over unchanged.
@@ -99,16 +109,15 @@ class RedirectHandler(RequestHandler):
             target += ("&" if "?" in target else "?") + query
         self.redirect(target, permanent=self._permanent)
 
-    def _origin_of_template(self, positional: int) -> tuple[str, str]:
-        origin = self._template_origin
-        if origin is None:
-            filled = (
-                self._url.format_map(_AnyArgs())
-                if positional == 0
-                else self._url.format(*([_AnyField()] * positional), **_AnyArgs())
-            )
-            origin = self._template_origin = _origin(filled)
-        return origin
+    def _check_substitution(self, target: str, values: list[Any]) -> None:
+        if any(value is not None and _CONTROL_RE.search(str(value)) for value in values):
+            raise HTTPError(400, "redirect target %r contains invalid characters", target)
+        try:
+            origin = _origin(target)
+        except ValueError:
+            raise HTTPError(400, "redirect target %r is not a valid URL", target) from None
+        if origin != self._template_origin:
+            raise HTTPError(400, "redirect target %r changes the scheme or host", target)
 
 
 class FallbackHandler(RequestHandler):
