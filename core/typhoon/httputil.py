@@ -79,6 +79,7 @@ from typhoon._multipart import (
 )
 from typhoon.errors import HTTPInputError, HTTPOutputError
 from typhoon.escape import parse_qs_bytes, utf8
+from typhoon.log import gen_log
 
 if TYPE_CHECKING:
     import asyncio
@@ -544,6 +545,8 @@ def _server_request(
 
 # --- body parsing -----------------------------------------------------------------------
 
+_FORM_TYPES = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+
 
 def parse_body_arguments(
     content_type: str,
@@ -560,18 +563,24 @@ def parse_body_arguments(
     any other content type is left alone. Limits come from ``config`` or the default
     set by :func:`set_parse_body_config`.
 
+    A form body that is still content-coded (``Content-Encoding`` present in
+    ``headers``: the server was not asked to decode it) cannot be read as fields: it
+    is skipped with a warning, and the application still gets the raw body.
+
     Raises:
-        HTTPInputError: the body is malformed, is content-coded (``Content-Encoding``
-            must be undone first), or breaks a limit.
+        HTTPInputError: the body is malformed or breaks a limit.
     """
     config = config or _body_config
-    if headers is not None and "Content-Encoding" in headers:
-        raise HTTPInputError(
-            f"unsupported Content-Encoding: {headers['Content-Encoding'][:64]}",
-            status_code=415,
-        )
     main, params = parse_header_params(content_type)
     main = main.lower()
+    if main not in _FORM_TYPES:
+        return
+    if headers is not None and "Content-Encoding" in headers:
+        gen_log.warning(
+            "Unsupported Content-Encoding: %.64s (form fields not parsed)",
+            headers["Content-Encoding"],
+        )
+        return
     if main == "application/x-www-form-urlencoded":
         try:
             text = body.decode("latin-1")
@@ -583,7 +592,7 @@ def parse_body_arguments(
         for name, values in fields.items():
             if values:
                 arguments.setdefault(name, []).extend(values)
-    elif main == "multipart/form-data":
+    else:
         boundary = params.get("boundary")
         if not boundary:
             raise HTTPInputError("multipart/form-data without a boundary")

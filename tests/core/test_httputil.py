@@ -601,16 +601,41 @@ def test_urlencoded_flood_fails_fast() -> None:
     assert time.process_time() - start < 2.0
 
 
-def test_content_encoded_bodies_are_refused() -> None:
-    with pytest.raises(HTTPInputError) as info:
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz"],
+)
+def test_content_coded_form_bodies_are_skipped_with_a_warning(
+    content_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bytes are still compressed, so no field can be read from them; the body is
+    # left for the application, which decides what to answer.
+    args: dict[str, list[bytes]] = {}
+    files: dict[str, list[HTTPFile]] = {}
+    with caplog.at_level("WARNING", logger="typhoon.general"):
         parse_body_arguments(
-            "application/x-www-form-urlencoded",
-            b"a=1",
-            {},
+            content_type, b"a=1", args, files, HTTPHeaders({"Content-Encoding": "x-custom"})
+        )
+    assert args == {}
+    assert files == {}
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "Unsupported Content-Encoding: x-custom" in caplog.records[0].getMessage()
+
+
+def test_content_coded_bodies_of_other_types_are_ignored_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    args: dict[str, list[bytes]] = {}
+    with caplog.at_level("DEBUG"):
+        parse_body_arguments(
+            "application/octet-stream",
+            b"\x1f\x8b",
+            args,
             {},
             HTTPHeaders({"Content-Encoding": "gzip"}),
         )
-    assert info.value.status_code == 415
+    assert args == {}
+    assert caplog.records == []
 
 
 def test_other_content_types_are_left_alone() -> None:
