@@ -38,7 +38,7 @@ import inspect
 import socket
 import ssl
 import zlib
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -62,6 +62,7 @@ from typhoon.http1proto import (
 )
 from typhoon.httputil import HTTPHeaders
 from typhoon.iostream import IOStream
+from typhoon.log import app_log
 from typhoon.tcpclient import TCPClient
 
 #: Largest single read from the stream, and largest piece of decompressed output.
@@ -250,7 +251,21 @@ async def _read(stream: IOStream) -> bytes:
 
 
 class Sink:
-    """Receives one response: its head, the pieces of its body, then its end."""
+    """Receives one response: its head, the pieces of its body, then its end.
+
+    After :meth:`head`, :meth:`data` or :meth:`finish`, a non-``None`` :attr:`pending`
+    means the sink is waiting for something (a streaming callback's awaitable): the
+    connection awaits :meth:`wait` before reading on, which is the flow control a
+    coroutine ``streaming_callback`` relies on.
+    """
+
+    pending: Awaitable[Any] | None = None
+
+    async def wait(self) -> None:
+        """Finish what :attr:`pending` stands for (nothing to do by default)."""
+
+    def abandon(self) -> None:
+        """The exchange failed: drop what is pending without running it."""
 
     def head(self, response: Response) -> None:
         """The response head arrived (before any of the body)."""
@@ -298,6 +313,8 @@ class BodySink(Sink):
         self._decoder: _Decoder | None = None
         self._streaming_callback = streaming_callback
         self._header_callback = header_callback
+        #: Decoded pieces still to deliver once :attr:`pending` is done.
+        self._pieces: Iterator[bytes] | None = None
 
     def head(self, response: Response) -> None:
         headers = response.headers
@@ -311,23 +328,65 @@ class BodySink(Sink):
                     del headers["Content-Encoding"]
         callback = self._header_callback
         if callback is not None:
-            callback(f"{response.version} {response.status_code} {response.reason}\r\n")
-            for name, value in headers.get_all():
-                callback(f"{name}: {value}\r\n")
-            callback("\r\n")
+            try:
+                callback(f"{response.version} {response.status_code} {response.reason}\r\n")
+                for name, value in headers.get_all():
+                    callback(f"{name}: {value}\r\n")
+                callback("\r\n")
+            except Exception as exc:
+                raise _callback_failed("header_callback", exc) from exc
 
     def data(self, chunk: bytes) -> bool:
         decoder = self._decoder
         if decoder is None:
             self._deliver(chunk)
         else:
-            decoder.feed(chunk, self._deliver)
+            self._pieces = decoder.feed(chunk)
+            self._deliver_pieces()
         return True
 
     def finish(self) -> None:
         decoder = self._decoder
         if decoder is not None:
-            decoder.finish(self._deliver)
+            self._pieces = decoder.finish()
+            self._deliver_pieces()
+
+    def _deliver_pieces(self) -> None:
+        pieces = self._pieces
+        assert pieces is not None
+        for piece in pieces:
+            self._deliver(piece)
+            if self.pending is not None:
+                # The rest waits until the callback's awaitable is done.
+                return
+        self._pieces = None
+
+    async def wait(self) -> None:
+        task = asyncio.current_task()
+        while (pending := self.pending) is not None:
+            self.pending = None
+            try:
+                await pending
+            except asyncio.CancelledError as exc:
+                if task is not None and task.cancelling():
+                    # The fetch itself is being cancelled (or timed out).
+                    raise
+                # Cancelled inside the callback: a failure of the callback.
+                raise _callback_failed("streaming_callback", exc) from exc
+            except Exception as exc:
+                raise _callback_failed("streaming_callback", exc) from exc
+            if self._pieces is not None:
+                self._deliver_pieces()
+
+    def abandon(self) -> None:
+        pending = self.pending
+        self.pending = None
+        self._pieces = None
+        if inspect.iscoroutine(pending):
+            # Never started: closing it keeps it from being reported as never awaited.
+            pending.close()
+        elif isinstance(pending, asyncio.Future):
+            pending.cancel()
 
     def _deliver(self, chunk: bytes) -> None:
         size = self._size = self._size + len(chunk)
@@ -341,8 +400,20 @@ class BodySink(Sink):
         callback = self._streaming_callback
         if callback is None:
             self.chunks.append(chunk)
-        else:
-            callback(chunk)
+            return
+        try:
+            result = callback(chunk)
+        except Exception as exc:
+            raise _callback_failed("streaming_callback", exc) from exc
+        if result is not None and inspect.isawaitable(result):
+            # Awaited before the next piece is delivered (flow control).
+            self.pending = result
+
+
+def _callback_failed(name: str, exc: BaseException) -> HTTPStreamClosedError:
+    """Log the failure of a user callback; the fetch then fails with a 599."""
+    app_log.error("Uncaught exception in %s", name, exc_info=exc)
+    return HTTPStreamClosedError(f"{name} raised {type(exc).__name__}")
 
 
 _CODINGS: Final = frozenset({"gzip", "x-gzip", "deflate"})
@@ -356,60 +427,89 @@ def _zlib_wrapped(data: bytes) -> bool:
 
 class _Decoder:
     """Decodes gzip (RFC 1952, members in sequence) or deflate (RFC 1950, or raw RFC
-    1951 as some servers send it), producing at most ``_READ_SIZE`` bytes per step."""
+    1951 as some servers send it), producing at most ``_READ_SIZE`` bytes per piece.
+
+    The body must be exactly the compressed data: a stream cut short, or anything
+    after its end other than a further gzip member, is an error rather than a
+    silently shortened body.
+    """
 
     def __init__(self, gzip: bool) -> None:
         self._gzip = gzip
-        self._z: Any = zlib.decompressobj(_GZIP_WBITS) if gzip else None
+        self._z: Any = None
+        #: Bytes held until there are enough to recognise the start of a stream.
         self._head = b""
-        self._done = False
+        #: Whether any body byte arrived (an empty body decodes to nothing).
+        self._fed = False
+        #: Whether the last stream ended (between gzip members, or done for deflate).
+        self._ended = False
 
-    def feed(self, data: bytes, deliver: Callable[[bytes], None]) -> None:
-        if self._done:
-            return
-        if self._z is None:
-            data = self._head + data
-            if len(data) < 2:
-                self._head = data
-                return
-            self._head = b""
-            self._z = zlib.decompressobj(zlib.MAX_WBITS if _zlib_wrapped(data) else -zlib.MAX_WBITS)
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded pieces of the next part of the body."""
+        if data:
+            self._fed = True
         try:
-            self._run(data, deliver)
+            yield from self._run(data)
         except zlib.error as exc:
             raise HTTPInputError(f"invalid compressed response body: {exc}") from exc
 
-    def _run(self, data: bytes, deliver: Callable[[bytes], None]) -> None:
-        z = self._z
-        while True:
-            # Bounded output per call: a small input that expands enormously comes out
-            # a piece at a time, and the size limit stops it early.
+    def _start(self, data: bytes) -> bytes | None:
+        """Open the next stream at the start of ``data``; ``None`` until 2 bytes are in."""
+        data = self._head + data
+        if len(data) < 2:
+            self._head = data
+            return None
+        self._head = b""
+        if self._gzip:
+            if self._ended and data[:2] != b"\x1f\x8b":
+                raise HTTPInputError("invalid compressed response body: data after the end")
+            self._z = zlib.decompressobj(_GZIP_WBITS)
+        else:
+            self._z = zlib.decompressobj(zlib.MAX_WBITS if _zlib_wrapped(data) else -zlib.MAX_WBITS)
+        self._ended = False
+        return data
+
+    def _run(self, data: bytes) -> Iterator[bytes]:
+        while data or self._head:
+            z = self._z
+            if z is None:
+                if self._ended and not self._gzip:
+                    raise HTTPInputError("invalid compressed response body: data after the end")
+                started = self._start(data)
+                if started is None:
+                    return
+                data = started
+                z = self._z
+            # Bounded output per piece: a small input that expands enormously comes
+            # out a piece at a time, and the size limit stops it early.
             out = z.decompress(data, _READ_SIZE)
             if out:
-                deliver(out)
+                yield out
             if z.eof:
-                rest = z.unused_data
-                if self._gzip and rest[:2] == b"\x1f\x8b":
-                    # Another gzip member follows (RFC 1952, section 2.2).
-                    z = self._z = zlib.decompressobj(_GZIP_WBITS)
-                    data = rest
-                    continue
-                self._done = True
-                return
+                # The stream ended; what follows can only be another gzip member
+                # (RFC 1952, section 2.2).
+                data = z.unused_data
+                self._z = None
+                self._ended = True
+                continue
             data = z.unconsumed_tail
             if not data and len(out) < _READ_SIZE:
                 return
 
-    def finish(self, deliver: Callable[[bytes], None]) -> None:
+    def finish(self) -> Iterator[bytes]:
+        """The last decoded pieces; raises if the compressed data is incomplete."""
         z = self._z
-        if self._done or z is None:
-            return
-        try:
-            out = z.flush()
-        except zlib.error as exc:
-            raise HTTPInputError(f"invalid compressed response body: {exc}") from exc
-        if out:
-            deliver(out)
+        if z is not None:
+            try:
+                out = z.flush()
+            except zlib.error as exc:
+                raise HTTPInputError(f"invalid compressed response body: {exc}") from exc
+            if out:
+                yield out
+            if not z.eof:
+                raise HTTPInputError("invalid compressed response body: truncated")
+        elif self._head or (self._fed and not self._ended):
+            raise HTTPInputError("invalid compressed response body: truncated")
 
 
 # --- one connection ---------------------------------------------------------------------
@@ -434,7 +534,7 @@ class ClientConnection:
     request; ``requests`` counts the exchanges it has carried.
     """
 
-    __slots__ = ("idle_since", "key", "proto", "requests", "reusable", "stream")
+    __slots__ = ("_sink", "idle_since", "key", "proto", "requests", "reusable", "stream")
 
     def __init__(
         self,
@@ -451,6 +551,7 @@ class ClientConnection:
         self.requests = 0
         self.reusable = True
         self.idle_since = 0.0
+        self._sink: Sink | None = None
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -508,11 +609,31 @@ class ClientConnection:
                 raise StaleConnectionError("connection closed before the request was sent") from exc
             # The server may have answered before closing (413, 401, ...): read on.
             write_failed = True
+        deadline = asyncio.get_running_loop().time() + _CONTINUE_WAIT if waiting else 0.0
+        try:
+            return await self._receive(request, choose_sink, waiting, write_failed, deadline)
+        except BaseException:
+            sink = self._sink
+            if sink is not None:
+                sink.abandon()
+            raise
+        finally:
+            self._sink = None
+
+    async def _receive(
+        self,
+        request: OutgoingRequest,
+        choose_sink: Callable[[Response], Sink],
+        waiting: bool,
+        write_failed: bool,
+        deadline: float,
+    ) -> tuple[Response, Sink]:
+        stream = self.stream
+        proto = self.proto
         received = False
         eof = False
         response: Response | None = None
         sink: Sink | None = None
-        deadline = asyncio.get_running_loop().time() + _CONTINUE_WAIT if waiting else 0.0
         while True:
             event = proto.next_event()
             kind = type(event)
@@ -539,6 +660,8 @@ class ClientConnection:
                     self.stream.close()
                     assert response is not None
                     return response, sink
+                if sink.pending is not None:
+                    await sink.wait()
             elif kind is Response:
                 response = event  # type: ignore[assignment]
                 assert response is not None
@@ -547,12 +670,14 @@ class ClientConnection:
                     # so the connection cannot carry another request.
                     waiting = False
                     write_failed = True
-                sink = choose_sink(response)
+                sink = self._sink = choose_sink(response)
                 sink.head(response)
             elif kind is EndOfMessage:
                 assert sink is not None
                 assert response is not None
                 sink.finish()
+                if sink.pending is not None:
+                    await sink.wait()
                 # Bytes after the end of the response were not asked for: they must
                 # never be read as the response to a later request (RFC 9112, section
                 # 9.3.2: a desynchronised connection is closed, not reused).

@@ -18,7 +18,10 @@ A fetch that ends with a status outside 2xx fails with :class:`HTTPClientError` 
 :data:`HTTPError`) unless ``raise_error=False``; a network failure or timeout produces a
 response with code 599 and always raises (:class:`~typhoon.errors.HTTPTimeoutError`,
 :class:`~typhoon.errors.HTTPStreamClosedError`, or the ``OSError`` / ``ssl.SSLError``
-that stopped the connection).
+that stopped the connection). A malformed response, one over a size limit or with
+corrupt compressed content, and a ``streaming_callback`` or ``header_callback`` that
+raises (logged) all end as :class:`~typhoon.errors.HTTPStreamClosedError`, with the
+original exception as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -87,9 +90,12 @@ class HTTPRequest:
         max_redirects: How many redirects to follow at most (5 by default).
         user_agent: The ``User-Agent`` to send.
         use_gzip: Older name of ``decompress_response``.
-        network_interface: Local address to connect from.
+        network_interface: Local IP address to connect from (an interface name is
+            refused with ``ValueError``).
         streaming_callback: Called with each piece of the response body instead of
-            collecting it in :attr:`HTTPResponse.body`.
+            collecting it in :attr:`HTTPResponse.body`. When it returns an awaitable
+            (a coroutine function, for example), that is awaited before the next
+            piece is read.
         header_callback: Called with the status line, each header line (``"Name:
             value\\r\\n"``) and a final ``"\\r\\n"`` of the final response.
         prepare_curl_callback: Accepted for compatibility; only a curl-based client
@@ -139,7 +145,7 @@ class HTTPRequest:
     user_agent: str | None = None
     decompress_response: bool | None = None
     network_interface: str | None = None
-    streaming_callback: Callable[[bytes], None] | None = None
+    streaming_callback: Callable[[bytes], Awaitable[None] | None] | None = None
     header_callback: Callable[[str], None] | None = None
     prepare_curl_callback: Callable[[Any], None] | None = None
     proxy_host: str | None = None
@@ -172,7 +178,7 @@ class HTTPRequest:
         user_agent: str | None = None,
         use_gzip: bool | None = None,
         network_interface: str | None = None,
-        streaming_callback: Callable[[bytes], None] | None = None,
+        streaming_callback: Callable[[bytes], Awaitable[None] | None] | None = None,
         header_callback: Callable[[str], None] | None = None,
         prepare_curl_callback: Callable[[Any], None] | None = None,
         proxy_host: str | None = None,

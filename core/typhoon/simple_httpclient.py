@@ -68,6 +68,7 @@ from typhoon._client_support import (
 )
 from typhoon.errors import (
     HTTPClientError,
+    HTTPInputError,
     HTTPStreamClosedError,
     HTTPTimeoutError,
     StreamClosedError,
@@ -75,7 +76,7 @@ from typhoon.errors import (
 from typhoon.http1proto import Response
 from typhoon.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse, _RequestProxy
 from typhoon.log import app_log, gen_log
-from typhoon.netutil import OverrideResolver, Resolver
+from typhoon.netutil import OverrideResolver, Resolver, is_valid_ip
 from typhoon.tcpclient import TCPClient
 
 _SUPPORTED_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
@@ -297,6 +298,13 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             if isinstance(real, Exception):
                 return self._failure(request, real, start, start_wall)
             error = HTTPStreamClosedError("Stream closed")
+            error.__cause__ = exc
+            return self._failure(request, error, start, start_wall)
+        except HTTPInputError as exc:
+            # A malformed response, or one over a size limit: the connection was
+            # dropped in the middle of it, which callers see as a 599 (the details
+            # stay in __cause__).
+            error = HTTPStreamClosedError(str(exc))
             error.__cause__ = exc
             return self._failure(request, error, start, start_wall)
         except Exception as exc:
@@ -667,6 +675,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         key = (parsed.scheme, parsed.host, parsed.port, tls_key, proxy, source_ip, af)
         route = routes.get(key)
         if route is None:
+            if source_ip is not None and not is_valid_ip(source_ip):
+                # Binding to an interface by name is not offered: only its address works.
+                raise ValueError(f"network_interface must be a local IP address, not {source_ip!r}")
             if len(routes) >= _MAX_ROUTES:
                 routes.clear()
             route = routes[key] = Route(
