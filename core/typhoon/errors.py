@@ -19,6 +19,7 @@ __all__ = [
     "BadYieldError",
     "CalledProcessError",
     "ConfigurationError",
+    "CookieError",
     "Finish",
     "HTTPClientError",
     "HTTPError",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 import http.client
+import http.cookies
 import subprocess
 from typing import Any
 
@@ -284,6 +286,14 @@ class HTTPError(TyphoonError):
         if self.log_message:
             return message + " (" + (self.log_message % self.args) + ")"
         return message
+
+
+class CookieError(TyphoonError, http.cookies.CookieError, ValueError):
+    """A cookie cannot be set as given: a bad name or value, or an invalid attribute.
+
+    It is the standard library's :class:`http.cookies.CookieError` (what Tornado raises
+    here) and a :class:`ValueError`, so handlers catching either keep working.
+    """
 
 
 class Finish(TyphoonError):

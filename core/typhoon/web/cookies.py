@@ -21,7 +21,8 @@ out of a dict of secrets, which is how keys are rotated without logging everybod
 Set-Cookie lines are built here rather than with :mod:`http.cookies` so that every
 attribute is validated: a name, value or attribute that could end the attribute list
 early (``;``), start a new header line (CR, LF) or smuggle other control characters is
-refused with :class:`ValueError` instead of being written (RFC 6265, section 4.1.1).
+refused with :class:`~typhoon.errors.CookieError` (an :class:`http.cookies.CookieError`
+and a :class:`ValueError`) instead of being written (RFC 6265, section 4.1.1).
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ import hashlib
 import hmac
 import re
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from typhoon.errors import CookieError
 from typhoon.escape import utf8
 
 if TYPE_CHECKING:
@@ -306,7 +309,7 @@ def _quote_value(value: str) -> str:
             pieces.append("\\" + char)
         elif char in ",;" or not " " <= char <= "~":
             if ord(char) > 0xFF:
-                raise ValueError(f"cookie value {value!r} has a character HTTP cannot carry")
+                raise CookieError(f"cookie value {value!r} has a character HTTP cannot carry")
             pieces.append(f"\\{ord(char):03o}")
         else:
             pieces.append(char)
@@ -316,7 +319,7 @@ def _quote_value(value: str) -> str:
 
 def _check_attribute(name: str, value: str) -> str:
     if _BAD_ATTRIBUTE_RE.search(value):
-        raise ValueError(f"invalid cookie attribute {name}={value!r}")
+        raise CookieError(f"invalid cookie attribute {name}={value!r}")
     return value
 
 
@@ -352,17 +355,29 @@ def format_set_cookie(
 
     Arguments are those of ``RequestHandler.set_cookie``; extra keyword arguments name
     other attributes (``partitioned=True``, ``priority="High"``; ``_`` may stand for
-    ``-``). Attributes are written in the order :mod:`http.cookies` uses.
+    ``-``). Attributes are written in the order :mod:`http.cookies` uses. Keywords in
+    another case (``HttpOnly=True``, ``Path="/a"``) still work as their lowercase
+    spelling, with a :class:`DeprecationWarning`: older releases accepted attribute
+    names in any case.
 
     Raises:
-        ValueError: the name is not a token, the name or value contains whitespace or
+        CookieError: the name is not a token, the name or value contains whitespace or
             control characters, an attribute value contains ``;`` or control
             characters, ``samesite`` is not Strict, Lax or None, or an unknown
-            attribute is given.
+            attribute is given. It is also a ``ValueError``.
     """
+    if kwargs and any(key != key.lower() for key in kwargs):
+        kwargs = _lowercase_keywords(kwargs)
+        domain = kwargs.pop("domain", domain)
+        expires = kwargs.pop("expires", expires)
+        path = kwargs.pop("path", path)
+        max_age = kwargs.pop("max_age", max_age)
+        httponly = kwargs.pop("httponly", httponly)
+        secure = kwargs.pop("secure", secure)
+        samesite = kwargs.pop("samesite", samesite)
     text_value = value.decode("latin1") if isinstance(value, bytes) else value
     if not _TOKEN_RE.fullmatch(name) or _BAD_NAME_VALUE_RE.search(name + text_value):
-        raise ValueError(f"invalid cookie {name!r}: {text_value!r}")
+        raise CookieError(f"invalid cookie {name!r}: {text_value!r}")
     attributes: dict[str, str | None] = {}
     if domain:
         attributes["domain"] = "Domain=" + _check_attribute("domain", domain)
@@ -375,14 +390,14 @@ def format_set_cookie(
         attributes["httponly"] = "HttpOnly"
     if max_age is not None:
         if not isinstance(max_age, int):
-            raise ValueError(f"cookie max_age must be an integer, not {max_age!r}")
+            raise CookieError(f"cookie max_age must be an integer, not {max_age!r}")
         attributes["max-age"] = f"Max-Age={int(max_age)}"
     if path:
         attributes["path"] = "Path=" + _check_attribute("path", path)
     if samesite:
         canonical = _SAMESITE_VALUES.get(samesite.lower())
         if canonical is None:
-            raise ValueError(f"invalid cookie attribute samesite={samesite!r}")
+            raise CookieError(f"invalid cookie attribute samesite={samesite!r}")
         attributes["samesite"] = "SameSite=" + canonical
     if secure:
         attributes["secure"] = "Secure"
@@ -394,7 +409,7 @@ def format_set_cookie(
             continue
         spelled = _EXTRA_ATTRIBUTES.get(attr)
         if spelled is None:
-            raise ValueError(f"invalid cookie attribute {key!r}")
+            raise CookieError(f"invalid cookie attribute {key!r}")
         if attr in _FLAG_ATTRIBUTES:
             if attr_value:
                 attributes[attr] = spelled
@@ -403,6 +418,21 @@ def format_set_cookie(
     parts = [f"{name}={_quote_value(text_value)}"]
     parts.extend(attributes[key] or "" for key in sorted(attributes))
     return "; ".join(parts)
+
+
+def _lowercase_keywords(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with lowercase names, warning about each name that was not."""
+    lowered: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        attr = key.lower()
+        if attr != key:
+            warnings.warn(
+                f"cookie attribute keyword {key!r} should be spelled {attr!r}",
+                DeprecationWarning,
+                stacklevel=4,  # the caller of set_cookie
+            )
+        lowered[attr] = value
+    return lowered
 
 
 # --- the handler side ---------------------------------------------------------------------
@@ -454,7 +484,8 @@ class CookieMixin:
         ``expires`` is a timestamp, an aware or UTC ``datetime`` or an HTTP date;
         ``expires_days`` is an alternative relative to now. Extra keyword arguments set
         other attributes (``partitioned=True``). Every value is validated (see
-        :func:`format_set_cookie`), so a cookie can never inject header content.
+        :func:`format_set_cookie`), so a cookie can never inject header content: an
+        invalid one raises :class:`http.cookies.CookieError` (also a ``ValueError``).
         """
         line = format_set_cookie(
             name,

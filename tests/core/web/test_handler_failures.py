@@ -1,4 +1,4 @@
-"""Handlers whose responses go wrong, and unusual statuses, behind the real HTTP server.
+"""Handlers whose responses go wrong, unusual statuses and cookie arguments, served live.
 
 Each request is sent as raw bytes over a loopback socket on a persistent connection,
 so a response that never completes shows up as a read that times out rather than as
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookies
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from typhoon.errors import HTTPError
+from typhoon.errors import CookieError, HTTPError
 from typhoon.httpserver import HTTPServer
 from typhoon.netutil import bind_sockets
 from typhoon.web import Application, RequestHandler
+from typhoon.web.cookies import format_set_cookie
 
 # How long a test waits for bytes that should come: a hang fails well within it.
 _PATIENCE = 5.0
@@ -166,3 +168,84 @@ async def test_an_unsafe_reason_gives_way_to_the_standard_phrase() -> None:
         assert "x-injected" not in split.headers
         unknown = await request(port, "/?code=682&reason=b%0Aad")
         assert (unknown.status, unknown.reason) == (682, "Unknown")
+
+
+# --- cookies that cannot be set (RFC 6265, section 4.1.1) -------------------------------
+
+
+async def test_invalid_cookies_raise_cookie_error_which_is_also_value_error() -> None:
+    caught: list[tuple[bool, bool]] = []
+
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            attempts: list[dict[str, Any]] = [
+                {"name": "a;b", "value": "c"},
+                {"name": "a b", "value": "c"},
+                {"name": "a", "value": "c\r\nX-Injected: 1"},
+                {"name": "a", "value": "c", "path": "/x;y"},
+                {"name": "a", "value": "c", "domain": "example.com\n"},
+                {"name": "a", "value": "c", "samesite": "Sometimes"},
+                {"name": "a", "value": "c", "flavour": "mint"},
+            ]
+            for attempt in attempts:
+                try:
+                    self.set_cookie(**attempt)
+                except http.cookies.CookieError as exc:
+                    caught.append((isinstance(exc, ValueError), isinstance(exc, CookieError)))
+            try:
+                self.set_cookie("a", "c", max_age="soon")  # type: ignore[arg-type]
+            except ValueError as exc:
+                caught.append((True, isinstance(exc, http.cookies.CookieError)))
+            self.finish("done")
+
+    async with serving(("/", Handler)) as port:
+        reply = await request(port, "/")
+    assert (reply.status, reply.body) == (200, b"done")
+    assert "set-cookie" not in reply.headers
+    assert caught == [(True, True)] * 8
+
+
+async def test_an_uncaught_cookie_error_answers_500(caplog: pytest.LogCaptureFixture) -> None:
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            self.set_cookie("bad name", "value")
+
+    async with serving(("/", Handler)) as port:
+        reply = await request(port, "/")
+    assert reply.status == 500
+    assert "set-cookie" not in reply.headers
+    assert any(
+        record.exc_info and isinstance(record.exc_info[1], http.cookies.CookieError)
+        for record in caplog.records
+    )
+
+
+async def test_mixed_case_cookie_keywords_work_with_a_deprecation_warning() -> None:
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            self.set_cookie("a", "b", HttpOnly=True, pATH="/foo", Max_Age=60, SameSite="lax")
+            self.finish()
+
+    async with serving(("/", Handler)) as port:
+        with pytest.warns(DeprecationWarning, match="should be spelled") as warned:
+            reply = await request(port, "/")
+    assert [str(warning.message).split()[3] for warning in warned] == [
+        "'HttpOnly'",
+        "'pATH'",
+        "'Max_Age'",
+        "'SameSite'",
+    ]
+    assert reply.status == 200
+    assert reply.headers["set-cookie"] == "a=b; HttpOnly; Max-Age=60; Path=/foo; SameSite=Lax"
+
+
+def test_format_set_cookie_reads_mixed_case_keywords_as_the_named_ones() -> None:
+    with pytest.warns(DeprecationWarning, match="should be spelled") as warned:
+        line = format_set_cookie("a", "b", Domain="example.com", SECURE=False, Priority="High")
+    assert line == "a=b; Domain=example.com; Path=/; Priority=High"
+    assert len(warned) == 3
+    with (
+        pytest.warns(DeprecationWarning, match="should be spelled"),
+        pytest.raises(CookieError, match="flavour"),
+    ):
+        format_set_cookie("a", "b", Flavour="mint")
