@@ -20,9 +20,10 @@ in a bounded least-recently-used cache shared by the process.
 Security rules (each has a test): no path outside the root (``..``, percent-encoded
 or not, sibling directories whose name starts with the root's, absolute paths), no
 symbolic link leading out of the root unless its target is in an
-``allowed_symlink_directory``, no NUL bytes, no NTFS alternate data streams on Windows,
-and no directory redirect that a browser would read as another host (``//host``,
-``///host``, ``/\\host``).
+``allowed_symlink_directory`` (refused alike whether its target exists or not), no NUL
+bytes, no NTFS alternate data streams on Windows, nothing but regular files read (never
+a FIFO, device or socket), and no directory redirect that a browser would read as
+another host (``//host``, ``///host``, ``/\\host``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ import collections
 import contextlib
 import datetime
 import email.utils
+import errno
 import hashlib
 import mimetypes
 import os
 import re
+import stat
 import threading
 from collections.abc import (
     AsyncIterable,
@@ -57,6 +60,8 @@ from typhoon.web.handler import RequestHandler
 _CHUNK_SIZE = 64 * 1024
 #: NTFS reads ``name:stream`` as an alternate data stream of ``name``.
 _WINDOWS = os.name == "nt"
+_O_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
+_OPEN_FLAGS = _O_NONBLOCK | getattr(os, "O_BINARY", 0)
 #: What ``_requested_range`` returns for a range that no byte of the file satisfies.
 _UNSATISFIABLE = object()
 # RFC 9110, section 14.1.1: byte-range-spec / suffix-byte-range-spec, digits only
@@ -98,7 +103,11 @@ class StaticFileHandler(RequestHandler):
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     root: str
-    default_filename: str | None
+    #: Served for a directory (set by :meth:`initialize`; class-level defaults keep
+    #: subclasses whose ``initialize`` does not call it safe).
+    default_filename: str | None = None
+    #: Directories symbolic links may lead to, besides the root.
+    allowed_symlink_directories: Sequence[str] = ()
     #: The URL path of the current request, as :meth:`parse_url_path` returned it.
     path: str
     #: The file being served (set by :meth:`get` once validated).
@@ -124,7 +133,6 @@ class StaticFileHandler(RequestHandler):
             allowed = [os.fspath(allowed_symlink_directory)]
         else:
             allowed = [os.fspath(item) for item in allowed_symlink_directory]
-        #: Directories symbolic links may lead to, besides the root.
         self.allowed_symlink_directories = allowed
 
     @classmethod
@@ -329,6 +337,10 @@ class StaticFileHandler(RequestHandler):
             raise HTTPError(403, "%s is not in root static directory", self.path)
         if _WINDOWS and ":" in absolute_path[len(root) :]:
             raise HTTPError(403, "%s names an alternate data stream", self.path)
+        # Links are resolved before anything looks at what they lead to, so a link out
+        # of the root gets the same 403 whether its target exists, is a directory
+        # (which would be redirected) or is missing: no probing of the file system.
+        self._check_symlinks(root, absolute_path)
         if os.path.isdir(absolute_path) and self.default_filename is not None:
             request_path = self.request.path
             if not request_path.endswith("/"):
@@ -339,10 +351,12 @@ class StaticFileHandler(RequestHandler):
                 self.redirect(request_path + "/", permanent=True)
                 return None
             absolute_path = os.path.join(absolute_path, self.default_filename)
-        self._check_symlinks(root, absolute_path)
+            self._check_symlinks(root, absolute_path)
         if not os.path.exists(absolute_path):
             raise HTTPError(404)
         if not os.path.isfile(absolute_path):
+            # Directories, FIFOs, devices, sockets: reading a FIFO would wait for a
+            # writer forever, a device may never end.
             raise HTTPError(403, "%s is not a file", self.path)
         return absolute_path
 
@@ -478,7 +492,8 @@ class StaticFileHandler(RequestHandler):
     @classmethod
     def get_version(cls, settings: Mapping[str, Any], path: str) -> str | None:
         """The version string of static file ``path``, or ``None`` when it has none
-        (missing, unreadable, or larger than :attr:`MAX_VERSION_CONTENT_SIZE`).
+        (missing, unreadable, not a regular file, or larger than
+        :attr:`MAX_VERSION_CONTENT_SIZE`).
 
         Raises:
             HTTPError: 403 when ``path`` leads outside ``static_path`` (directly or
@@ -518,10 +533,17 @@ class StaticFileHandler(RequestHandler):
     @classmethod
     def _compute_version(cls, abs_path: str) -> str | None:
         try:
-            if os.path.getsize(abs_path) > cls.MAX_VERSION_CONTENT_SIZE:
-                return None
+            status = os.stat(abs_path)
         except OSError:
-            pass  # not a plain file: get_content_version decides (subclasses may serve it)
+            pass  # nothing on disk: get_content_version decides (subclasses may serve it)
+        else:
+            if not stat.S_ISREG(status.st_mode):
+                # A directory, FIFO, device or socket has no content to hash, and
+                # opening a FIFO or reading /dev/zero would never end.
+                gen_log.error("Could not open static file %r: not a regular file", abs_path)
+                return None
+            if status.st_size > cls.MAX_VERSION_CONTENT_SIZE:
+                return None
         try:
             return cls.get_content_version(abs_path) or None
         except Exception as exc:
@@ -558,16 +580,38 @@ class FileChunks:
         self.end = end
 
     def __iter__(self) -> Iterator[bytes]:
-        with open(self.abspath, "rb") as file:
+        with _open_regular(self.abspath) as file:
             yield from _pieces(file, self.start, self.end)
 
     async def _pieces(self) -> AsyncIterator[bytes]:
-        with open(self.abspath, "rb") as file:
+        with _open_regular(self.abspath) as file:
             for chunk in _pieces(file, self.start, self.end):
                 yield chunk
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._pieces()
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """Open ``path`` for reading in binary mode if it is a regular file.
+
+    The file may have been replaced since it was checked; opening without blocking
+    means a FIFO swapped in answers at once (and is then refused) instead of waiting
+    for a writer.
+
+    Raises:
+        OSError: ``path`` cannot be opened, or is not a regular file.
+    """
+    fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        if _O_NONBLOCK:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _pieces(file: BinaryIO, start: int | None, end: int | None) -> Iterator[bytes]:
