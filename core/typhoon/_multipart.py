@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 import dataclasses
+import enum
 import tempfile
 from typing import IO, Any
 
@@ -59,15 +60,48 @@ class ParseMultipartConfig:
     max_part_header_size: int = 10 * 1024
 
 
-@dataclasses.dataclass
+class _Omitted(enum.Enum):
+    """Marks a keyword argument that was not given (``None`` is a meaningful value)."""
+
+    OMITTED = enum.auto()
+
+
+@dataclasses.dataclass(init=False)
 class ParseUrlEncodedConfig:
     """Limits for parsing ``application/x-www-form-urlencoded`` bodies and query strings.
 
     Attributes:
-        max_fields: most fields accepted (``None`` removes the limit).
+        max_arguments: most fields accepted (``None`` removes the limit).
+        max_fields: the same limit under its earlier name; reading or setting either
+            name reads or sets the one value.
+
+    Raises:
+        TypeError: ``max_fields`` is given along with a different ``max_arguments``
+            than the default.
     """
 
-    max_fields: int | None = 1000
+    max_arguments: int | None
+
+    def __init__(
+        self,
+        max_arguments: int | None = 1000,
+        *,
+        max_fields: int | _Omitted | None = _Omitted.OMITTED,
+    ) -> None:
+        if max_fields is not _Omitted.OMITTED:
+            if max_arguments not in (1000, max_fields):
+                raise TypeError("max_arguments and max_fields name the same limit")
+            max_arguments = max_fields
+        self.max_arguments = max_arguments
+
+    @property
+    def max_fields(self) -> int | None:
+        """The limit under its earlier name (the same value as ``max_arguments``)."""
+        return self.max_arguments
+
+    @max_fields.setter
+    def max_fields(self, value: int | None) -> None:
+        self.max_arguments = value
 
 
 @dataclasses.dataclass

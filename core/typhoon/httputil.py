@@ -368,7 +368,7 @@ class HTTPServerRequest:
             self.path = self.query = ""
         if self.query:
             self.query_arguments: dict[str, list[bytes]] = _parse_query(
-                self.query, _body_config.urlencoded.max_fields
+                self.query, _body_config.urlencoded.max_arguments
             )
             self.arguments: dict[str, list[bytes]] = {
                 name: list(values) for name, values in self.query_arguments.items()
@@ -528,7 +528,7 @@ def _server_request(
         request.path = path
         request.query = query
         if query:
-            arguments = _parse_query(query, _body_config.urlencoded.max_fields)
+            arguments = _parse_query(query, _body_config.urlencoded.max_arguments)
             request.query_arguments = arguments
             request.arguments = {name: list(values) for name, values in arguments.items()}
         else:
@@ -587,7 +587,7 @@ def parse_body_arguments(
         except AttributeError as exc:
             raise HTTPInputError("form body must be bytes") from exc
         fields = parse_qs_bytes(
-            text, keep_blank_values=True, max_fields=config.urlencoded.max_fields
+            text, keep_blank_values=True, max_fields=config.urlencoded.max_arguments
         )
         for name, values in fields.items():
             if values:

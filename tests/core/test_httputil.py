@@ -592,6 +592,41 @@ def test_urlencoded_field_limit() -> None:
     assert len(args) == 1001
 
 
+def test_urlencoded_limit_is_named_max_arguments_and_max_fields() -> None:
+    assert ParseUrlEncodedConfig().max_arguments == ParseUrlEncodedConfig().max_fields == 1000
+    assert ParseUrlEncodedConfig(10).max_fields == 10
+    by_new = ParseUrlEncodedConfig(max_arguments=10)
+    by_old = ParseUrlEncodedConfig(max_fields=10)
+    assert by_new == by_old
+    assert (by_old.max_arguments, by_old.max_fields) == (10, 10)
+    assert ParseUrlEncodedConfig(max_fields=None).max_arguments is None
+    by_old.max_fields = 3
+    assert by_old.max_arguments == 3
+    by_old.max_arguments = 4
+    assert by_old.max_fields == 4
+    assert repr(by_old) == "ParseUrlEncodedConfig(max_arguments=4)"
+    with pytest.raises(TypeError):
+        ParseUrlEncodedConfig(max_arguments=5, max_fields=6)
+
+
+def test_max_arguments_limits_bodies_and_query_strings() -> None:
+    body = b"&".join(b"f%d=v" % i for i in range(11))
+    config = ParseBodyConfig(urlencoded=ParseUrlEncodedConfig(max_arguments=10))
+    with pytest.raises(HTTPInputError):
+        parse_body_arguments("application/x-www-form-urlencoded", body, {}, {}, config=config)
+    args: dict[str, list[bytes]] = {}
+    parse_body_arguments("application/x-www-form-urlencoded", body[:-6], args, {}, config=config)
+    assert len(args) == 10
+    previous = ParseBodyConfig()
+    set_parse_body_config(config)
+    try:
+        assert len(HTTPServerRequest("GET", "/?" + "&".join(["a=1"] * 10)).arguments["a"]) == 10
+        with pytest.raises(HTTPInputError):
+            HTTPServerRequest("GET", "/?" + "&".join(["a=1"] * 11))
+    finally:
+        set_parse_body_config(previous)
+
+
 def test_urlencoded_flood_fails_fast() -> None:
     # CVE-2026-82397: millions of fields stalled the loop.
     body = b"&" * 5_000_000
