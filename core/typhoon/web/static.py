@@ -67,7 +67,9 @@ _UNSATISFIABLE = object()
 # RFC 9110, section 14.1.1: byte-range-spec / suffix-byte-range-spec, digits only
 # (no sign, no underscore, no whitespace inside a number). Positions beyond 19 digits
 # cannot address a file; such a header is ignored rather than parsed into a huge int.
-_RANGE_RE = re.compile(r"(\d{0,19})-(\d{0,19})")
+# A lone position ("bytes=5", no "-") is not a range-spec at all; it is matched so that
+# it can be refused (see _requested_range).
+_RANGE_RE = re.compile(r"(\d{0,19})(?:(-)(\d{0,19}))?")
 
 #: What :meth:`StaticFileHandler.get_content` may produce: all the bytes at once, or
 #: pieces from a plain or an asynchronous iterable.
@@ -186,10 +188,13 @@ class StaticFileHandler(RequestHandler):
         """The ``(start, end)`` bytes to send (``end`` exclusive), ``None`` for the whole
         representation, or ``_UNSATISFIABLE``.
 
-        One range only: a request for several, or one that does not parse, is answered
-        with the whole representation, as RFC 9110 (section 14.2) allows. An
-        ``If-Range`` that does not match the current validators also means the whole
-        representation (section 13.1.5).
+        One range only: a request for several, for another unit, or one that does not
+        parse, is answered with the whole representation, as RFC 9110 (section 14.2)
+        allows. A single byte range that is invalid (the last position before the
+        first, or a lone position without ``-``) is refused with 416, which section
+        14.2 also allows: the client asked for part of the file, and sending it all
+        could be taken for that part. An ``If-Range`` that does not match the current
+        validators also means the whole representation (section 13.1.5).
         """
         header = self.request.headers.get("Range")
         if not header:
@@ -198,11 +203,13 @@ class StaticFileHandler(RequestHandler):
         if unit.strip().lower() != "bytes":
             return None
         found = _RANGE_RE.fullmatch(spec.strip())
-        if found is None or found.group() == "-":
+        if found is None or found.group() in ("", "-"):
             return None
         if not self._if_range_matches():
             return None
-        first, last = found.groups()
+        first, dash, last = found.groups()
+        if not dash:
+            return _UNSATISFIABLE  # a lone position: an invalid range-spec
         if not first:
             # A suffix range: the last N bytes. "-0" asks for nothing at all.
             suffix = int(last)
@@ -211,7 +218,7 @@ class StaticFileHandler(RequestHandler):
             return max(size - suffix, 0), size
         start = int(first)
         if last and int(last) < start:
-            return None  # invalid range-spec: ignore the header (section 14.1.1)
+            return _UNSATISFIABLE  # an invalid range-spec (section 14.1.1)
         if start >= size:
             return _UNSATISFIABLE
         end = size if not last else min(int(last) + 1, size)

@@ -1,4 +1,4 @@
-"""StaticFileHandler behind the real HTTP server: a client leaving mid-file."""
+"""StaticFileHandler behind the real HTTP server: a client leaving mid-file, ranges."""
 
 from __future__ import annotations
 
@@ -61,3 +61,31 @@ async def test_client_leaving_mid_file_releases_the_file(
             break
         await asyncio.sleep(0.01)
     assert "reader closed" in Tracking.events
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "content_range"),
+    [
+        ("bytes=10-3", 416, f"bytes */{BIG}"),
+        (f"bytes={BIG}", 416, f"bytes */{BIG}"),
+        ("bytes=10", 416, f"bytes */{BIG}"),
+        (f"bytes={BIG}-", 416, f"bytes */{BIG}"),
+        ("bytes=10-13", 206, f"bytes 10-13/{BIG}"),
+        ("bytes=0-1,5-6", 200, None),
+        ("pages=1-2", 200, None),
+    ],
+)
+async def test_range_answers_on_the_wire(
+    http_server: HTTPServer, unused_port: int, header: str, status: int, content_range: str | None
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", unused_port)
+    try:
+        writer.write(f"HEAD /files/big.bin HTTP/1.1\r\nHost: x\r\nRange: {header}\r\n\r\n".encode())
+        await writer.drain()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert head.startswith(f"HTTP/1.1 {status} ")
+    headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if line)
+    assert headers.get("Content-Range") == content_range
