@@ -53,9 +53,15 @@ class ArgumentMixin:
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         """Decode one raw argument value (query, body or path capture) to text.
 
-        The default decodes UTF-8 and answers 400 when that fails. Override it for
-        another charset, or to return bytes for a particular argument.
+        The default decodes UTF-8 and answers 400 when that fails. Text is returned
+        unchanged: a router may hand path arguments over as ``str``
+        (``get_handler_delegate(request, Handler, path_args=[request.path])``).
+        Override it for another charset, or to return bytes for a particular argument.
         """
+        # Annotated bytes as in Tornado, so overrides typed that way stay compatible.
+        given: object = value
+        if isinstance(given, str):
+            return given
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from _webclient import fetch
+import pytest
+from _webclient import RecordingConnection, fetch
+from typhoon.httpclient import AsyncHTTPClient
+from typhoon.httpserver import HTTPServer
+from typhoon.httputil import HTTPMessageDelegate, HTTPServerRequest
+from typhoon.routing import Router
 from typhoon.web import Application, RequestHandler
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -119,3 +125,45 @@ async def test_json_body_errors_are_400() -> None:
     for body in (b"", b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000):
         response = await fetch(json_app(), "/", "POST", {}, body)
         assert response.code == 400, body[:10]
+
+
+# --- path arguments handed over as text by a router ------------------------------------------
+
+
+class PathType(RequestHandler):
+    def get(self, path: str, *, kind: str = "") -> None:
+        self.write({"path": path, "kind": kind, "type": type(path).__name__})
+
+
+class TextPathRouter(Router):
+    """Routes every request to PathType with the request path as a ``str`` argument."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HTTPMessageDelegate:
+        text_args: list[Any] = [request.path]
+        text_kwargs: dict[str, Any] = {"kind": "text"}
+        return self.app.get_handler_delegate(request, PathType, {}, text_args, text_kwargs)
+
+
+@pytest.fixture
+def typhoon_app() -> TextPathRouter:
+    return TextPathRouter(Application([], load_entrypoints=False))
+
+
+async def test_text_path_arguments_from_a_router_reach_the_handler(
+    http_server: HTTPServer, http_client: AsyncHTTPClient, base_url: str
+) -> None:
+    response = await http_client.fetch(base_url + "/caf%C3%A9/x")
+    assert json.loads(response.body) == {"path": "/caf%C3%A9/x", "kind": "text", "type": "str"}
+
+
+async def test_decode_argument_returns_text_unchanged() -> None:
+    handler = PathType(
+        Application([], load_entrypoints=False),
+        HTTPServerRequest(method="GET", uri="/", connection=RecordingConnection()),
+    )
+    text: Any = "caf\u00e9"  # annotated bytes, as in Tornado; text is accepted too
+    assert handler.decode_argument(text) is text
+    assert handler.decode_argument("caf\u00e9".encode()) == "caf\u00e9"
