@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import ssl
+import unicodedata
 import urllib.parse
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -284,7 +285,13 @@ def _bypassed(host: str, port: int, no_proxy: str | None) -> bool:
 
 
 def basic_credentials(username: str, password: str) -> str:
-    """An ``Authorization`` (or ``Proxy-Authorization``) value for Basic auth (RFC 7617)."""
+    """An ``Authorization`` (or ``Proxy-Authorization``) value for Basic auth (RFC 7617).
+
+    The user name and password are normalised to Unicode NFC first (RFC 7617, section
+    2.1), so a name typed with combining accents matches the precomposed one.
+    """
+    username = unicodedata.normalize("NFC", username)
+    password = unicodedata.normalize("NFC", password)
     token = base64.b64encode(encode_username_password(username, password)).decode("ascii")
     return "Basic " + token
 
