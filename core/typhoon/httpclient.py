@@ -74,7 +74,8 @@ class HTTPRequest:
             (``http://user:pass@host/``) is used for Basic authentication.
         method: The request method; methods outside GET, HEAD, POST, PUT, DELETE,
             PATCH and OPTIONS need ``allow_nonstandard_methods``.
-        headers: Extra header fields (a dict or :class:`~typhoon.httputil.HTTPHeaders`).
+        headers: Extra header fields (a dict or :class:`~typhoon.httputil.HTTPHeaders`);
+            values in a dict may be ``str`` or ``bytes`` (sent as they are).
         body: The request body (``str`` is encoded as UTF-8). Required for POST, PUT
             and PATCH and refused for other methods, unless
             ``allow_nonstandard_methods`` is true.
@@ -264,18 +265,23 @@ class HTTPRequest:
         self.start_time = time.time()
 
     @property
-    def headers(self) -> HTTPHeaders:
-        """The request's header fields; assigning ``None`` gives an empty set."""
+    def headers(self) -> HTTPHeaders | dict[str, Any]:
+        """The request's header fields, as assigned; ``None`` gives an empty set.
+
+        A plain dict is kept as it is (so it still compares equal to what was given);
+        :meth:`AsyncHTTPClient.fetch` turns it into :class:`~typhoon.httputil.HTTPHeaders`
+        when the request is sent.
+        """
         return self._headers
 
     @headers.setter
-    def headers(self, value: HTTPHeaders | Mapping[str, str] | None) -> None:
+    def headers(self, value: HTTPHeaders | Mapping[str, Any] | None) -> None:
         if value is None:
-            self._headers = HTTPHeaders()
-        elif isinstance(value, HTTPHeaders):
+            self._headers: HTTPHeaders | dict[str, Any] = HTTPHeaders()
+        elif isinstance(value, HTTPHeaders | dict):
             self._headers = value
         else:
-            self._headers = HTTPHeaders(value)
+            self._headers = dict(value)
 
     @property
     def body(self) -> bytes | None:
@@ -590,7 +596,7 @@ class AsyncHTTPClient:
         elif kwargs:
             raise ValueError("kwargs can't be used if request is an HTTPRequest object")
         # The implementation adds headers of its own: work on a copy.
-        request.headers = HTTPHeaders(request.headers)
+        request.headers = _header_copy(request.headers)
         return _RequestProxy(request, self.defaults)
 
     def _on_fetch_done(self, request: _RequestProxy, future: asyncio.Future[HTTPResponse]) -> None:
@@ -669,6 +675,23 @@ class HTTPClient:
             functools.partial(self._async_client.fetch, request, **kwargs)
         )
         return response
+
+
+def _header_copy(headers: HTTPHeaders | dict[str, Any]) -> HTTPHeaders:
+    """A new :class:`HTTPHeaders` holding ``headers``, whose values may be ``bytes``.
+
+    A ``bytes`` value is sent as it is: it becomes the latin-1 text of the same bytes,
+    which the request head encodes back unchanged (UTF-8 included). CR, LF and NUL
+    are still refused, whatever the type.
+    """
+    if isinstance(headers, HTTPHeaders):
+        return HTTPHeaders(headers)
+    result = HTTPHeaders()
+    for name, value in headers.items():
+        if isinstance(value, bytes | bytearray | memoryview):
+            value = bytes(value).decode("latin-1")
+        result[name] = value
+    return result
 
 
 def _loop_running() -> bool:

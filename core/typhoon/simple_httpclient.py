@@ -3,6 +3,7 @@
 Layer 4 (http): imports ``typhoon.httpclient``, its private helpers
 ``typhoon._client_connection`` (connections on ``typhoon.http1proto``, the pool) and
 ``typhoon._client_support`` (URLs, TLS contexts, proxies, auth), ``typhoon.http1proto``,
+``typhoon.httputil``,
 ``typhoon.tcpclient``, ``typhoon.netutil``, ``typhoon.log``, ``typhoon.errors``, the
 package version and the standard library.
 
@@ -16,7 +17,9 @@ What it adds to Tornado's simple client:
   tunnel for https, Basic or Digest proxy credentials), and ``HTTP_PROXY`` /
   ``HTTPS_PROXY`` / ``NO_PROXY`` with ``trust_env=True``;
 * Digest authentication (``auth_mode="digest"``);
-* redirects only to http and https URLs, and ``Authorization``, ``Cookie`` and
+* redirects only to http and https URLs (a redirect elsewhere, or to an unusable URL,
+  fails the fetch with ``ValueError("Unsupported url scheme: ...")`` or the error
+  that URL gets as a request), and ``Authorization``, ``Cookie`` and
   ``Proxy-Authorization`` dropped when a redirect leaves the origin;
 * ``max_body_size`` counted after decompression.
 
@@ -67,14 +70,20 @@ from typhoon._client_support import (
     proxy_from_environment,
 )
 from typhoon.errors import (
-    HTTPClientError,
     HTTPInputError,
     HTTPStreamClosedError,
     HTTPTimeoutError,
     StreamClosedError,
 )
 from typhoon.http1proto import Response
-from typhoon.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse, _RequestProxy
+from typhoon.httpclient import (
+    AsyncHTTPClient,
+    HTTPRequest,
+    HTTPResponse,
+    _header_copy,
+    _RequestProxy,
+)
+from typhoon.httputil import HTTPHeaders
 from typhoon.log import app_log, gen_log
 from typhoon.netutil import OverrideResolver, Resolver, is_valid_ip
 from typhoon.tcpclient import TCPClient
@@ -110,10 +119,11 @@ class _Queued:
 class _Decision:
     """What to do after a response head: deliver it, or consume it and go on."""
 
-    __slots__ = ("challenge", "head_time", "kind", "parsed", "url")
+    __slots__ = ("challenge", "error", "head_time", "kind", "parsed", "url")
 
     def __init__(self) -> None:
         self.kind = "final"
+        self.error: ValueError | None = None
         self.challenge: DigestChallenge | None = None
         self.url = ""
         self.parsed: ParsedURL | None = None
@@ -415,6 +425,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                     connect_time,
                     decision,
                 )
+            if decision.error is not None:
+                raise decision.error
             if kind == "digest":
                 challenge = decision.challenge
                 challenges += 1
@@ -464,11 +476,6 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 "total": now - start,
             },
         )
-        if decision.url and response.error is not None:
-            # A redirect that was not followed because of where it points.
-            response.error = HTTPClientError(
-                head.status_code, f"redirect to {decision.url[:100]!r} not followed", response
-            )
         return response
 
     def _sink_chooser(
@@ -511,18 +518,18 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 and (opts.get("max_redirects") or 0) > 0
                 and "Location" in headers
             ):
-                location = headers["Location"]
-                decision.url = location
                 try:
-                    decision.url = urllib.parse.urljoin(current.url, location)
+                    decision.url = urllib.parse.urljoin(current.url, headers["Location"])
                     decision.parsed = parse_url(decision.url)
-                except ValueError:
+                except ValueError as exc:
                     # Only http and https are followed (Tornado 4.5, 6.6.1): any other
-                    # scheme, or an unusable URL, ends the fetch with this response.
-                    decision.parsed = None
+                    # scheme, or an unusable URL, fails the fetch with the same
+                    # ValueError an initial request for that URL gets.
+                    decision.kind = "bad-redirect"
+                    decision.error = exc
                 else:
                     decision.kind = "redirect"
-                    return DrainSink()
+                return DrainSink()
             return BodySink(
                 self.max_body_size,
                 bool(opts.get("decompress_response")),
@@ -594,6 +601,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                     "(unless allow_nonstandard_methods is true)"
                 )
         headers = request.headers
+        if not isinstance(headers, HTTPHeaders):
+            # A request that did not come through fetch() (a redirect copy, or a
+            # subclass calling fetch_impl itself) may still hold a plain dict.
+            headers = request.headers = _header_copy(headers)
         if "Host" not in headers:
             headers["Host"] = parsed.authority
         user_agent = opts.get("user_agent")
