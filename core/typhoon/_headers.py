@@ -166,6 +166,8 @@ _CANONICAL_BYTES: dict[bytes, str] = {
 
 #: RFC 9110, section 5.6.2: token = 1*tchar.
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters never allowed in a received field line (tab is).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @lru_cache(maxsize=1024)
@@ -296,17 +298,22 @@ class HTTPHeaders(MutableMapping[str, str]):
     def parse_line(self, line: str) -> None:
         """Add one received ``Name: value`` field line.
 
-        Obsolete line folding (a line starting with whitespace, RFC 9112 section 5.2),
-        whitespace between the name and the colon (RFC 9112 section 5.1), and CR, LF or
-        NUL inside the line are rejected.
+        An empty line (the end of a header block, which a ``header_callback`` also
+        receives) adds nothing. Obsolete line folding (a line starting with whitespace,
+        RFC 9112 section 5.2), whitespace between the name and the colon (RFC 9112
+        section 5.1), and control characters other than horizontal tab are rejected.
 
         Raises:
             HTTPInputError: the line is not a valid field line.
         """
         if line.endswith("\r\n"):
             line = line[:-2]
-        if "\r" in line or "\n" in line or "\x00" in line:
-            raise HTTPInputError("invalid character (CR, LF or NUL) in header line")
+        if not line:
+            return
+        # RFC 9110, section 5.5: a field value is VCHAR, obs-text, SP and HTAB; no
+        # other control character (CR, LF and NUL included) belongs in a field line.
+        if _CONTROL_RE.search(line) is not None:
+            raise HTTPInputError("invalid control character in header line")
         if line[:1] in (" ", "\t"):
             raise HTTPInputError("obsolete line folding is not supported")
         name, sep, value = line.partition(":")

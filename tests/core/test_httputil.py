@@ -202,6 +202,33 @@ def test_parse_line_refuses_malformed_lines(line: str) -> None:
         HTTPHeaders().parse_line(line)
 
 
+_FORBIDDEN_IN_VALUES = [chr(c) for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)]
+
+
+@pytest.mark.parametrize("char", _FORBIDDEN_IN_VALUES, ids=lambda c: f"0x{ord(c):02x}")
+def test_control_characters_in_received_values_are_refused(char: str) -> None:
+    # RFC 9110, section 5.5: only VCHAR, obs-text, SP and HTAB make up a value.
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders().parse_line(f"Foo: a{char}b")
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders.parse(f"Foo: bar\r\nBaz: a{char}b\r\n")
+
+
+def test_tab_space_and_obs_text_are_allowed_in_received_values() -> None:
+    h = HTTPHeaders.parse("Foo: a\tb c\r\nBar: caf\u00e9 \u00ff~\r\n")
+    assert h["Foo"] == "a\tb c"
+    assert h["Bar"] == "caf\u00e9 \u00ff~"
+
+
+@pytest.mark.parametrize("line", ["\r\n", ""])
+def test_parse_line_ignores_the_empty_line_ending_a_block(line: str) -> None:
+    # A header_callback gets every line of the head, the empty last one included.
+    h = HTTPHeaders()
+    for received in ("Content-Type: text/plain\r\n", "X: 1\r\n", line):
+        h.parse_line(received)
+    assert list(h.get_all()) == [("Content-Type", "text/plain"), ("X", "1")]
+
+
 def test_parse_header_block() -> None:
     h = HTTPHeaders.parse("Content-Type: text/html\r\nContent-Length: 42\r\nX: 1\r\nx: 2\r\n\r\n")
     assert sorted(h.items()) == [
