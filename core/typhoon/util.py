@@ -19,6 +19,7 @@ __all__ = [
     "raise_exc_info",
     "re_unescape",
     "timedelta_to_seconds",
+    "unicode_type",
 ]
 
 import datetime
@@ -33,6 +34,9 @@ from typhoon.errors import TyphoonTimeoutError
 #: Raised when an operation's deadline passes; also ``typhoon.gen.TimeoutError`` and
 #: ``typhoon.ioloop.TimeoutError``. A subclass of the builtin :class:`TimeoutError`.
 TimeoutError = TyphoonTimeoutError
+
+#: The text type, :class:`str`: kept for code written when Python 2 was supported.
+unicode_type = str
 
 
 class ObjectDict(dict[str, Any]):

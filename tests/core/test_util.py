@@ -22,6 +22,7 @@ from typhoon.util import (
     raise_exc_info,
     re_unescape,
     timedelta_to_seconds,
+    unicode_type,
 )
 
 
@@ -76,6 +77,12 @@ def test_import_object_reports_broken_module(tmp_path: os.PathLike[str]) -> None
 def test_timeout_error_is_the_tree_class_and_builtin() -> None:
     assert TimeoutError is TyphoonTimeoutError
     assert issubclass(TimeoutError, builtins.TimeoutError)
+
+
+def test_unicode_type_is_str() -> None:
+    assert unicode_type is str
+    assert isinstance("caf\u00e9", unicode_type)
+    assert not isinstance(b"cafe", unicode_type)
 
 
 def test_timedelta_to_seconds() -> None:
