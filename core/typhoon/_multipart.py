@@ -166,6 +166,7 @@ _AFTER_DELIMITER = 1
 _PART_HEADERS = 2
 _PART_BODY = 3
 _EPILOGUE = 4
+_PART_START = 5
 
 # RFC 2046, section 5.1.1: transport padding after a delimiter is linear whitespace.
 _MAX_PADDING = 1024
@@ -330,6 +331,20 @@ class MultipartParser:
             return True
         if state == _PART_HEADERS:
             return self._read_part_headers()
+        if state == _PART_START:
+            # RFC 2046, section 5.1.1: body-part := MIME-part-headers [CRLF *OCTET].
+            # Without the optional part, the CRLF that ended the header block is the
+            # one of the next delimiter: the part is empty.
+            first = self._first_delimiter
+            if len(buf) < len(first) and first.startswith(bytes(buf)):
+                return False
+            if buf.startswith(first):
+                self._drop(len(first))
+                self._delegate.finish_part()
+                self._state = _AFTER_DELIMITER
+            else:
+                self._state = _PART_BODY
+            return True
         return False
 
     def _read_part_headers(self) -> bool:
@@ -364,7 +379,7 @@ class MultipartParser:
         filename = params.get("filename")
         content_type = headers.get("Content-Type", "application/unknown")
         self._delegate.start_part(headers, name, filename, content_type)
-        self._state = _PART_BODY
+        self._state = _PART_START
         return True
 
 

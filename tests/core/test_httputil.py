@@ -820,6 +820,56 @@ def test_malformed_multipart(body: bytes) -> None:
         parse_multipart_form_data(BOUNDARY, body, {}, {})
 
 
+EMPTY_PARTS = (
+    b"--1234\r\n"
+    b'Content-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+    b"\r\n--1234\r\n"
+    b'Content-Disposition: form-data; name="field"\r\n'
+    b"\r\n--1234\r\n"
+    b'Content-Disposition: form-data; name="after"\r\n\r\nvalue\r\n'
+    b"--1234--"
+)
+
+
+@pytest.mark.parametrize("size", [1, 3, len(EMPTY_PARTS)])
+def test_multipart_parts_without_a_body_are_empty(size: int) -> None:
+    # RFC 2046, section 5.1.1: body-part := MIME-part-headers [CRLF *OCTET]; when the
+    # optional part is absent, the delimiter follows the headers' blank line at once.
+    form = MultipartForm()
+    parser = MultipartParser(b"1234", form)
+    for piece in _pieces(EMPTY_PARTS, size):
+        parser.feed(piece)
+    parser.finish()
+    assert form.arguments == {"field": [b""], "after": [b"value"]}
+    [upload] = form.files["files"]
+    assert (upload.filename, upload.body) == ("ab.txt", b"")
+
+
+def test_multipart_last_part_without_a_body() -> None:
+    body = (
+        b'--1234\r\nContent-Disposition: form-data; name="files"; filename="ab.txt"\r\n\r\n--1234--'
+    )
+    files: dict[str, list[HTTPFile]] = {}
+    parse_multipart_form_data(b"1234", body, {}, files)
+    assert files["files"][0].filename == "ab.txt"
+    assert files["files"][0].body == b""
+
+
+@pytest.mark.parametrize("char", [b"\x08", b"\x01", b"\x1f", b"\x7f", b"\x0b"])
+def test_multipart_part_headers_refuse_control_characters(char: bytes) -> None:
+    body = (
+        b'--1234\r\nContent-Disposition: form-data; name="files"; filename="a'
+        + char
+        + b'b.txt"\r\n\r\ncontent\r\n--1234--'
+    )
+    with pytest.raises(HTTPInputError):
+        parse_multipart_form_data(b"1234", body, {}, {})
+    tab = body.replace(char, b"\t")
+    files: dict[str, list[HTTPFile]] = {}
+    parse_multipart_form_data(b"1234", tab, {}, files)
+    assert files["files"][0].filename == "a\tb.txt"
+
+
 @pytest.mark.parametrize("boundary", [b"", b'""', b"x" * 71])
 def test_invalid_boundaries(boundary: bytes) -> None:
     with pytest.raises(HTTPInputError):
