@@ -17,21 +17,23 @@ can:
   matched inline, other rules through the generic ``Matcher`` protocol.
 * The handler runs in a copy of the current context. When nothing has to be awaited
   before its verb method (no ``async`` ``prepare`` or user lookup, no plugin hook to
-  await, no streamed body), it runs as plain calls (``RequestHandler._run``), and only
-  what the handler returns to be awaited becomes a coroutine. Otherwise the handler's
-  ``_execute`` coroutine is started directly (:func:`run_eagerly`). Either way, a
-  handler that never waits finishes without the event loop scheduling anything; one
-  that waits continues in a task created at that point, in the same context.
+  await, no streamed body), it runs as plain calls (``RequestHandler._run``): a plain
+  ``def get`` finishes without the event loop scheduling anything. Whatever is left to
+  await (an ``async def get``, a coroutine ``prepare``, a future the verb returned)
+  runs in an asyncio task of its own (:func:`run_in_task`), as does the handler's
+  ``_execute`` coroutine otherwise: code in a handler may rely on
+  ``asyncio.current_task()`` and ``asyncio.timeout()``, and cancelling the task ends
+  the request like any other interruption.
 """
 
 from __future__ import annotations
 
-__all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_eagerly"]
+__all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_in_task"]
 
 import asyncio
 import contextvars
 import re
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from typhoon import httputil, routing
@@ -182,70 +184,27 @@ def _literal_path(regex: re.Pattern[str]) -> str | None:
     return body
 
 
-class _Continuation:
-    """Resumes, inside a task, a coroutine that was started outside one.
-
-    The coroutine already yielded ``pending`` (the future it waits on); the task drives
-    the rest, forwarding values and thrown exceptions (cancellation) unchanged.
-    """
-
-    __slots__ = ("coro", "pending")
-
-    def __init__(self, coro: Any, pending: Any) -> None:
-        self.coro = coro
-        self.pending = pending
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        coro = self.coro
-        to_yield = self.pending
-        self.pending = None
-        while True:
-            try:
-                yield to_yield
-            except BaseException as exc:  # forwarded into the coroutine, not swallowed
-                try:
-                    to_yield = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = coro.send(None)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _continue(continuation: _Continuation) -> Any:
-    return await continuation
-
-
-def run_eagerly(
+def run_in_task(
     running: set[asyncio.Task[Any]], coro: Any, context: contextvars.Context | None = None
-) -> asyncio.Task[Any] | None:
-    """Start ``coro`` now, in ``context`` (default: a copy of the current context); make a
-    task only if it waits.
+) -> asyncio.Task[Any]:
+    """Run ``coro`` in a new task, in ``context`` (default: a copy of the current one).
 
-    The task is kept in ``running`` until it ends. Returns the task, or ``None`` when
-    the coroutine finished without waiting.
+    The task is kept in ``running`` until it ends.
     """
-    if context is None:
-        context = contextvars.copy_context()
-    try:
-        pending = context.run(coro.send, None)
-    except StopIteration:
-        return None
-    task = asyncio.get_running_loop().create_task(
-        _continue(_Continuation(coro, pending)), context=context
-    )
+    task = asyncio.get_running_loop().create_task(coro, context=context)
     running.add(task)
+    task.add_done_callback(_request_task_done(running))
+    return task
 
+
+def _request_task_done(running: set[asyncio.Task[Any]]) -> Any:
     def done(task: asyncio.Task[Any]) -> None:
         running.discard(task)
-        # _execute handles its own errors; anything left is a bug worth a log line.
+        # The handler deals with its own errors; anything left is a bug worth a log line.
         if not task.cancelled() and task.exception() is not None:
             app_log.error("Uncaught exception in request handler", exc_info=task.exception())
 
-    task.add_done_callback(done)
-    return task
+    return done
 
 
 class HandlerDelegate(httputil.HTTPMessageDelegate):
@@ -447,14 +406,14 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             context = contextvars.copy_context()
             rest = context.run(handler._run, transforms, self.path_args, self.path_kwargs)
             if rest is not None:
-                run_eagerly(application._running, rest, context)
+                run_in_task(application._running, rest, context)
             return None
         prepared: asyncio.Future[None] | None = None
         if self.stream_request_body:
             loop = asyncio.get_running_loop()
             prepared = handler._prepared_future = loop.create_future()
             handler._body_future = loop.create_future()
-        run_eagerly(
+        run_in_task(
             application._running,
             handler._execute(transforms, *self.path_args, **self.path_kwargs),
         )

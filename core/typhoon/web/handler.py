@@ -21,7 +21,9 @@ helpers, locale and cookies are built on first use, and per-class facts (which v
 exist, which hooks are overridden, whether anything may need awaiting before the verb
 method) are computed once per class. When nothing before the verb method can need
 awaiting, the request runs as plain calls (:meth:`RequestHandler._run`), and a
-coroutine is made only for what the handler returns to be awaited.
+coroutine is made only for what the handler returns to be awaited; that coroutine,
+like :meth:`RequestHandler._execute`, runs in an asyncio task of its own (an ``async
+def get`` sees ``asyncio.current_task()``).
 """
 
 from __future__ import annotations
@@ -506,8 +508,11 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
                 await _awaitable(result)
             if self._auto_finish and not self._finished:
                 self.finish()
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             try:
+                if _task_cancelled(exc):
+                    self._end_cancelled()
+                    raise
                 if self.application._hooks.handle_exception and not isinstance(exc, Finish):
                     await self._handle_exception_with_plugins(exc)
                 else:
@@ -560,7 +565,7 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
                 return self._resume(result, None)
             if self._auto_finish and not self._finished:
                 self.finish()
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             self._handle_inline_exception(exc)
         return None
 
@@ -580,7 +585,10 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
                     await _awaitable(result)
             if self._auto_finish and not self._finished:
                 self.finish()
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if _task_cancelled(exc):
+                self._end_cancelled()
+                raise
             self._handle_inline_exception(exc)
 
     def _call_verb(self, method: str | None) -> Any:
@@ -606,13 +614,22 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         if settings.get("xsrf_cookies"):
             self.check_xsrf_cookie()
 
-    def _handle_inline_exception(self, exc: Exception) -> None:
+    def _handle_inline_exception(self, exc: BaseException) -> None:
         try:
             self._handle_request_exception(exc)
         except Exception:
             app_log.error("Exception in exception handler", exc_info=True)
 
-    async def _handle_exception_with_plugins(self, exc: Exception) -> None:
+    def _end_cancelled(self) -> None:
+        """Answer 500 for a request whose task was cancelled (not a handler bug: no log)."""
+        if self._finished:
+            return
+        try:
+            self.send_error(500)
+        except Exception:
+            app_log.error("Exception in exception handler", exc_info=True)
+
+    async def _handle_exception_with_plugins(self, exc: BaseException) -> None:
         try:
             handled = await self.application.plugin_manager.acall_first(
                 "handle_exception", handler=self, exc=exc, until=lambda result: result is True
@@ -649,6 +666,19 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
             self.send_error(exc.status_code, exc_info=exc_info)
         else:
             self.send_error(500, exc_info=exc_info)
+
+
+def _task_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is the cancellation of the running task itself.
+
+    A handler that awaits something cancelled elsewhere (or raises ``CancelledError``)
+    has a bug answered with a logged 500; a request whose own task is cancelled (a
+    shutdown, a caller's timeout) is answered too, then its task ends cancelled.
+    """
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _awaitable(result: Any) -> Awaitable[Any]:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.cookies
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from typhoon import hookimpl
 from typhoon.errors import CookieError, HTTPError
 from typhoon.httpserver import HTTPServer
 from typhoon.netutil import bind_sockets
-from typhoon.web import Application, RequestHandler
+from typhoon.web import Application, RequestHandler, stream_request_body
 from typhoon.web.cookies import format_set_cookie
 
 # How long a test waits for bytes that should come: a hang fails well within it.
@@ -51,7 +53,7 @@ async def serving(*rules: Any, **settings: Any) -> AsyncIterator[int]:
         await server.close_all_connections()
 
 
-async def request(port: int, target: str, method: str = "GET") -> Reply:
+async def request(port: int, target: str, method: str = "GET", body: bytes = b"") -> Reply:
     """Send one keep-alive request; read its response, or up to the connection's end.
 
     Fails the test when neither a complete response nor the end of the connection
@@ -60,7 +62,9 @@ async def request(port: int, target: str, method: str = "GET") -> Reply:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     reply = Reply()
     try:
-        writer.write(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        length = f"Content-Length: {len(body)}\r\n" if body else ""
+        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{length}\r\n"
+        writer.write(head.encode() + body)
         async with asyncio.timeout(_PATIENCE):
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -249,3 +253,149 @@ def test_format_set_cookie_reads_mixed_case_keywords_as_the_named_ones() -> None
         pytest.raises(CookieError, match="flavour"),
     ):
         format_set_cookie("a", "b", Flavour="mint")
+
+
+# --- handlers in tasks, and cancellation ------------------------------------------------
+
+
+def _cancelled_future() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.cancel()
+    return future
+
+
+def _uncaught(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.name == "typhoon.application" and "Uncaught exception" in record.getMessage()
+    ]
+
+
+async def test_coroutine_handlers_run_in_a_task_of_their_own() -> None:
+    seen: list[asyncio.Task[Any] | None] = []
+
+    class AsyncVerb(RequestHandler):
+        async def get(self) -> None:
+            seen.append(asyncio.current_task())
+            async with asyncio.timeout(_PATIENCE):
+                await asyncio.sleep(0)
+            self.write("in time")
+
+    class AsyncPrepare(RequestHandler):
+        async def prepare(self) -> None:
+            seen.append(asyncio.current_task())
+            async with asyncio.timeout(_PATIENCE):
+                await asyncio.sleep(0)
+
+        def get(self) -> None:
+            seen.append(asyncio.current_task())
+            self.write("prepared")
+
+    async with serving(("/verb", AsyncVerb), ("/prepare", AsyncPrepare)) as port:
+        first = await request(port, "/verb")
+        second = await request(port, "/verb")
+        prepared = await request(port, "/prepare")
+    assert (first.status, first.body, second.body) == (200, b"in time", b"in time")
+    assert (prepared.status, prepared.body) == (200, b"prepared")
+    assert all(task is not None for task in seen)
+    # One task per request; prepare and the verb method of a request share it.
+    assert len({id(task) for task in seen}) == 3
+    assert seen[2] is seen[3]
+    assert asyncio.current_task() not in seen
+
+
+async def test_coroutine_handlers_run_in_a_task_when_plugin_hooks_are_awaited() -> None:
+    seen: list[asyncio.Task[Any] | None] = []
+
+    class Handler(RequestHandler):
+        async def get(self) -> None:
+            seen.append(asyncio.current_task())
+            async with asyncio.timeout(_PATIENCE):
+                await asyncio.sleep(0)
+            self.write("hooked")
+
+    class Plugin:
+        @hookimpl
+        async def prepare_request(self, handler: RequestHandler) -> None:
+            seen.append(asyncio.current_task())
+
+    async with serving(("/", Handler), plugins=[Plugin()]) as port:
+        reply = await request(port, "/")
+    assert (reply.status, reply.body) == (200, b"hooked")
+    assert len(seen) == 2
+    assert seen[0] is not None
+    assert seen[0] is seen[1]
+
+
+async def test_cancellation_inside_a_handler_is_a_logged_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Raises(RequestHandler):
+        async def get(self) -> None:
+            raise asyncio.CancelledError
+
+    class AwaitsCancelled(RequestHandler):
+        async def get(self) -> None:
+            await _cancelled_future()
+
+    class ReturnsCancelled(RequestHandler):
+        def get(self) -> asyncio.Future[None]:
+            return _cancelled_future()
+
+    class RaisesInline(RequestHandler):
+        def get(self) -> None:
+            raise asyncio.CancelledError
+
+    @stream_request_body
+    class StreamingPrepare(RequestHandler):
+        async def prepare(self) -> None:
+            await _cancelled_future()
+
+        def data_received(self, chunk: bytes) -> None:
+            raise AssertionError("the body is not read after prepare failed")
+
+        def put(self) -> None:
+            raise AssertionError("the verb method is not called after prepare failed")
+
+    rules = [
+        ("/raises", Raises),
+        ("/awaits", AwaitsCancelled),
+        ("/returns", ReturnsCancelled),
+        ("/inline", RaisesInline),
+        ("/streaming", StreamingPrepare),
+    ]
+    async with serving(*rules) as port:
+        for path in ("/raises", "/awaits", "/returns", "/inline"):
+            reply = await request(port, path)
+            assert (path, reply.status) == (path, 500)
+            assert not reply.closed
+        streamed = await request(port, "/streaming", method="PUT", body=b"x" * 100)
+        assert streamed.status == 500
+    assert len(_uncaught(caplog)) == 5
+
+
+async def test_a_cancelled_request_task_answers_500_and_ends_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tasks: list[asyncio.Task[Any]] = []
+    waiting = asyncio.Event()
+
+    class Waits(RequestHandler):
+        async def get(self) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            tasks.append(task)
+            waiting.set()
+            await asyncio.get_running_loop().create_future()
+
+    async with serving(("/", Waits)) as port:
+        pending = asyncio.ensure_future(request(port, "/"))
+        async with asyncio.timeout(_PATIENCE):
+            await waiting.wait()
+        tasks[0].cancel()
+        reply = await pending
+        assert reply.status == 500
+        assert b"500: Internal Server Error" in reply.body
+        assert tasks[0].cancelled()
+    assert not _uncaught(caplog)
