@@ -38,7 +38,7 @@ close the rest).
 
 from __future__ import annotations
 
-__all__ = ["HTTPServer"]
+__all__ = ["HTTPRequest", "HTTPServer"]
 
 import asyncio
 import socket
@@ -72,6 +72,10 @@ _TLS_SHUTDOWN_TIMEOUT = 5.0
 _DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 
 _RequestCallback = Callable[[HTTPServerRequest], object]
+
+#: :class:`~typhoon.httputil.HTTPServerRequest` under its older name, so that code
+#: importing it from here keeps working.
+HTTPRequest = HTTPServerRequest
 
 
 class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
