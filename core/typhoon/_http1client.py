@@ -165,6 +165,25 @@ class HTTP1ClientProtocol(HTTP1Base):
             self._finish_ours()
         return head
 
+    def expect_response(self, method: str = "GET") -> None:
+        """Read the response to a request that was sent by other means.
+
+        For a caller that wrote a whole request (head and body) on the connection
+        itself: the next response is framed as the answer to ``method`` (a HEAD
+        response has no body; a 2xx to CONNECT opens a tunnel).
+
+        Raises:
+            HTTPOutputError: a request is already in progress.
+        """
+        if self._our_state is not IDLE or self._their_state is not IDLE:
+            raise HTTPOutputError("a request is already in progress")
+        self._keep_alive = True
+        self._req_upgrade = method == "CONNECT"
+        self._req_method = method
+        self._send_mode = NO_BODY
+        self._send_remaining = 0
+        self._finish_ours()
+
     def send_data(self, data: BytesLike) -> bytes:
         """Return the framed bytes of the next piece of the request body.
 

@@ -333,6 +333,16 @@ class HTTP1Connection(HTTPConnection):
             StreamClosedError: the stream closed before a message began (a server
                 then simply stops) or, on a client, before the response was complete.
         """
+        proto = self._proto
+        if (
+            self.is_client
+            and isinstance(proto, HTTP1ClientProtocol)
+            and proto.our_state is State.IDLE
+            and proto.their_state is State.IDLE
+        ):
+            # No request went through write_headers: the caller wrote one on the stream
+            # itself, and the response is read as the answer to a GET.
+            proto.expect_response()
         if self.params.decompress:
             self._gzip = GzipMessageDelegate(delegate, self.params.chunk_size, self._max_body_size)
             delegate = self._gzip
@@ -469,6 +479,14 @@ class HTTP1Connection(HTTPConnection):
                 self.close()
                 return False
             raise
+        except Exception:
+            # A delegate failed: the message cannot be read to its end, so the stream
+            # is closed (the delegate hears of it through on_connection_close).
+            app_log.error(
+                "Uncaught exception reading a message from %s", self.context, exc_info=True
+            )
+            self.close()
+            return False
         finally:
             self._disarm()
             if need_delegate_close:

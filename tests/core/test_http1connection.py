@@ -153,6 +153,64 @@ async def test_client_exchanges_over_keep_alive() -> None:
     assert b'"path": "/second"' in second.body
 
 
+async def test_client_reads_the_response_to_a_request_written_on_the_stream() -> None:
+    async with serve(describe) as (_server, port):
+        stream = await _connect(port)
+        for path in ("/one", "/two"):
+            await stream.write(f"GET {path} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            conn = HTTP1Connection(stream, True)
+            delegate = Collector()
+            assert await asyncio.wait_for(conn.read_response(delegate), WAIT) is True
+            assert delegate.finished
+            assert delegate.heads[0].code == 200
+            assert f'"path": "{path}"'.encode() in delegate.body
+        stream.close()
+
+
+class Failing(Collector):
+    """Raises from one delegate method."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+        self.close_calls = 0
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        if self.where == "headers_received":
+            raise ValueError("refused the head")
+        return super().headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.where == "data_received":
+            raise ValueError("refused the body")
+        return super().data_received(chunk)
+
+    def on_connection_close(self) -> None:
+        self.close_calls += 1
+        super().on_connection_close()
+
+
+@pytest.mark.parametrize("where", ["headers_received", "data_received"])
+async def test_client_delegate_failure_is_logged_and_closes_the_stream(
+    where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(describe) as (_server, port):
+        stream = await _connect(port)
+        conn = HTTP1Connection(stream, True)
+        await conn.write_headers(*_request_head())
+        conn.finish()
+        delegate = Failing(where)
+        assert await asyncio.wait_for(conn.read_response(delegate), WAIT) is False
+        assert stream.closed()
+    assert delegate.close_calls == 1
+    assert any(
+        r.levelname == "ERROR" and r.exc_info and "refused the" in str(r.exc_info[1])
+        for r in caplog.records
+    )
+
+
 async def test_client_chunked_request_body() -> None:
     async with serve(describe) as (_server, port):
         stream = await _connect(port)

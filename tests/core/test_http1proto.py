@@ -1205,6 +1205,30 @@ def fetch(
     return summarize(events), proto
 
 
+@pytest.mark.parametrize(("method", "body"), [("GET", b"abc"), ("HEAD", b"")])
+def test_response_to_a_request_sent_by_other_means(method: str, body: bytes, split: str) -> None:
+    proto = HTTP1ClientProtocol()
+    proto.expect_response(method)
+    assert proto.our_state is State.DONE
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n" + body
+    events = []
+    for piece in pieces(response, split):
+        proto.receive_data(piece)
+        while (event := proto.next_event()) not in (NEED_DATA, PAUSED):
+            events.append(event)
+            if isinstance(event, EndOfMessage):
+                break
+    assert isinstance(events[0], Response)
+    assert events[0].status_code == 200
+    assert b"".join(e.data for e in events if isinstance(e, Data)) == body
+    assert isinstance(events[-1], EndOfMessage)
+    assert proto.our_state is State.IDLE
+    assert proto.their_state is State.IDLE
+    proto.send_request("GET", "/", [("Host", "h")], end=True)
+    with pytest.raises(HTTPOutputError):
+        proto.expect_response()
+
+
 def test_request_serialisation() -> None:
     proto = HTTP1ClientProtocol()
     assert proto.send_request("GET", "/x?y", [("Host", "h")], end=True) == (
