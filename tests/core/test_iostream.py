@@ -27,6 +27,7 @@ from typhoon.errors import (
     TyphoonError,
     UnsatisfiableReadError,
 )
+from typhoon.ioloop import IOLoop
 from typhoon.iostream import BaseIOStream, IOStream, PipeIOStream, SSLIOStream
 from typhoon.testing.streams import memory_stream_pair, tcp_stream_pair, tls_stream_pair
 
@@ -411,14 +412,55 @@ async def test_set_nodelay_is_harmless_on_unix_and_memory_streams() -> None:
     b.close()
 
 
-def test_connected_socket_without_a_loop_is_refused() -> None:
+def test_connected_socket_without_any_loop_is_refused() -> None:
+    previous = IOLoop.current(instance=False)
+    assert previous is None, "a loop is current: the refusal cannot be observed"
     a, b = socket.socketpair()
     try:
-        with pytest.raises(RuntimeError, match="running event loop"):
+        with pytest.raises(RuntimeError, match="needs an event loop"):
             IOStream(a)
+        with pytest.raises(RuntimeError, match="needs an event loop"):
+            PipeIOStream(os.dup(b.fileno()))
     finally:
         a.close()
         b.close()
+
+
+def test_connected_socket_before_the_loop_runs(io_loop: IOLoop) -> None:
+    # Created and written to while the current loop is not running; it opens, sends
+    # and reads once the loop runs.
+    a, b = socket.socketpair()
+    stream = IOStream(a)
+    assert stream.io_loop is io_loop
+    stream.write(b"ping")
+    closed: list[bool] = []
+    stream.set_close_callback(lambda: closed.append(True))
+
+    async def exchange() -> bytes:
+        peer = IOStream(b)
+        assert await peer.read_bytes(4) == b"ping"
+        await peer.write(b"pong")
+        answer = await stream.read_bytes(4)
+        await peer.aclose()
+        await stream.read_until_close()
+        return answer
+
+    assert io_loop.run_sync(exchange, timeout=10) == b"pong"
+    assert stream.closed()
+    io_loop.run_sync(lambda: asyncio.sleep(0), timeout=10)
+    assert closed == [True]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pipes")
+def test_pipe_stream_before_the_loop_runs(io_loop: IOLoop) -> None:
+    read_fd, write_fd = os.pipe()
+    reader = PipeIOStream(read_fd)
+    writer = PipeIOStream(write_fd)
+    writer.write(b"through the pipe")
+    writer.close()
+    received = io_loop.run_sync(reader.read_until_close, timeout=10)
+    assert received == b"through the pipe"
+    io_loop.run_sync(reader.aclose, timeout=10)
 
 
 async def test_extra_info_and_statistics() -> None:

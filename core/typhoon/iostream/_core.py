@@ -145,6 +145,27 @@ class StreamCore:
             loop = self._loop = asyncio.get_running_loop()
         return loop
 
+    def _bind_loop(self) -> None:
+        """Bind a stream that must open at once to its loop, running or not.
+
+        Outside a running loop (setup code, a plain test method) the stream binds to
+        the thread's current :class:`~typhoon.ioloop.IOLoop`: it opens, and writes
+        issued meanwhile are sent, once that loop runs.
+
+        Raises:
+            RuntimeError: no loop is running and no IOLoop is current.
+        """
+        if self._loop is not None:
+            return
+        io_loop = IOLoop.current(instance=False)
+        if io_loop is None:
+            raise RuntimeError(
+                f"{type(self).__name__} of an open connection needs an event loop: "
+                "create it on a running loop, or with an IOLoop current"
+            )
+        self._io_loop = io_loop
+        self._loop = io_loop.asyncio_loop
+
     # --- opening -------------------------------------------------------------------
 
     def _begin(self, opener: Coroutine[Any, Any, None]) -> None:

@@ -38,8 +38,7 @@ class PipeIOStream(BaseIOStream):
         #: The descriptor this stream wraps.
         self.fd = fd
         super().__init__(*args, **kwargs)
-        if self._loop is None:
-            raise RuntimeError("PipeIOStream needs a running event loop")
+        self._bind_loop()
         mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
         self._readable = mode in (os.O_RDONLY, os.O_RDWR)
         self._writable = mode in (os.O_WRONLY, os.O_RDWR)

@@ -73,7 +73,8 @@ class IOStream(BaseIOStream):
     """A stream over a socket: TCP (IPv4 or IPv6) or Unix, connected or about to be.
 
     A connected socket (for example one returned by ``accept``) is ready to use: reads
-    and writes may start at once. An unconnected one is connected with :meth:`connect`;
+    and writes may start at once, even before the event loop runs (the stream then
+    belongs to the current :class:`~typhoon.ioloop.IOLoop`). An unconnected one is connected with :meth:`connect`;
     writes issued before the connection completes are sent once it does.
 
     The stream owns the socket and closes it when the stream closes. Other arguments are
@@ -88,8 +89,7 @@ class IOStream(BaseIOStream):
         self._nodelay: bool | None = None
         self._connecting = False
         if not self._handoff and _is_connected(socket):
-            if self._loop is None:
-                raise RuntimeError("IOStream of a connected socket needs a running event loop")
+            self._bind_loop()
             self._begin(self._open_connected(socket))
 
     def fileno(self) -> int:
