@@ -151,8 +151,10 @@ class GzipMessageDelegate(HTTPMessageDelegate):
 
     Only bodies with ``Content-Encoding: gzip`` are touched; their header is renamed
     to ``X-Consumed-Content-Encoding`` so the application knows what was undone.
-    Decoding stops at ``max_body_size`` decoded bytes (a small compressed body can
-    decode to gigabytes), answered like any oversize body with 413.
+    A body made of several gzip members is decoded whole; bytes after the last member
+    that are not a complete member make it malformed (400). Decoding stops at
+    ``max_body_size`` decoded bytes (a small compressed body can decode to
+    gigabytes), answered like any oversize body with 413.
     """
 
     __slots__ = ("_chunk_size", "_decoded", "_decompressor", "_delegate", "_max_body_size")
@@ -180,15 +182,21 @@ class GzipMessageDelegate(HTTPMessageDelegate):
         return self._delegate.headers_received(start_line, headers)
 
     async def _deliver(self, chunk: bytes) -> None:
-        decompressor = self._decompressor
         limit = self._chunk_size
         while chunk:
+            decompressor = self._decompressor
+            if decompressor.eof:
+                # RFC 1952, section 2.2: a gzip file is a series of members; bytes
+                # after one member must be the next one (anything else fails to
+                # decode here, or leaves it unfinished at the end of the body).
+                decompressor = self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             try:
                 decoded = decompressor.decompress(chunk, limit)
             except zlib.error as exc:
                 raise HTTPInputError(f"malformed gzip body: {exc}") from exc
             await self._pass_on(decoded)
-            chunk = decompressor.unconsumed_tail
+            # Past the end of a member, what was not consumed is in unused_data.
+            chunk = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
 
     async def _pass_on(self, decoded: bytes) -> None:
         if not decoded:
