@@ -28,6 +28,7 @@ import hashlib
 import http.client
 import re
 import time
+import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -388,7 +389,10 @@ class OutputMixin:
         """Redirect the client to ``url`` (302, or 301 when ``permanent``) and finish.
 
         ``status`` picks another 3xx code. URLs containing control characters are
-        refused (``ValueError``), so a redirect cannot split the response.
+        refused (``ValueError``), so a redirect cannot split the response. Characters
+        outside ASCII are sent percent-encoded as UTF-8, the form a URI takes them in
+        (RFC 3986, section 2.1; RFC 3987, section 3.1) and the one browsers expect in
+        ``Location``.
         """
         if self._headers_written:
             raise RuntimeError("Cannot redirect after headers have been written")
@@ -399,6 +403,8 @@ class OutputMixin:
         if _INVALID_HEADER_CHAR_RE.search(url):
             raise ValueError(f"unsafe redirect URL {url!r}")
         self.set_status(status)
+        if not url.isascii():
+            url = _NON_ASCII_RE.sub(_percent_encoded, url)
         self._headers["Location"] = url
         self.finish()
 
@@ -431,6 +437,14 @@ class OutputMixin:
             return True
         target = computed[2:] if computed.startswith(b"W/") else computed
         return any((tag[2:] if tag.startswith(b"W/") else tag) == target for tag in candidates)
+
+
+# Runs of characters a URI cannot carry as they are (RFC 3986, section 2).
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    return urllib.parse.quote(match.group(), safe="")
 
 
 def _refused_chunk_message(chunk: object) -> str:

@@ -330,7 +330,9 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         """Answer with an error page for ``status_code`` (see :meth:`write_error`).
 
         Headers and body written so far are discarded (cookies are kept). When headers
-        were already sent, the response is cut short instead.
+        were already sent, the response is cut short instead: finished if it can be,
+        else the connection is closed, so the client never waits for the rest of a
+        response that will not come.
         """
         if self._headers_written:
             gen_log.error("Cannot send error response after headers written")
@@ -339,6 +341,7 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
                     self.finish()
                 except Exception:
                     gen_log.error("Failed to flush partial response", exc_info=True)
+                    self._close_connection()
             return
         self.clear()
         reason = kwargs.get("reason")
@@ -365,15 +368,44 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         except Exception:
             app_log.error("Uncaught exception in write_error", exc_info=True)
         if not self._finished:
-            self.finish()
+            try:
+                self.finish()
+            except Exception:
+                app_log.error("Cannot send the error response", exc_info=True)
+                self._answer_bare_500()
+
+    def _answer_bare_500(self) -> None:
+        """The last resort of an error response that failed: a 500 with no body and only
+        the default headers when nothing was sent yet, else a closed connection."""
+        if not self._headers_written:
+            self.clear()
+            self.set_status(500)
+            try:
+                self.finish()
+                return
+            except Exception:
+                app_log.error("Cannot send a 500 response", exc_info=True)
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        """Close the connection of a response that cannot be completed, and end the request."""
+        close = getattr(self.request.connection, "close", None)
+        if close is not None:
+            close()
+        self._abandon()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write the body of an error page; override it for custom error pages.
 
         ``kwargs["exc_info"]`` holds the exception when one caused the error. The
         default writes a small HTML page, or a plain-text traceback when the
-        ``serve_traceback`` setting is on (never in production: it reveals code).
+        ``serve_traceback`` setting is on (never in production: it reveals code). A
+        status that has no content (1xx, 204, 304) is answered without a page.
         """
+        if status_code < 200 or status_code == 204 or status_code == 304:
+            # RFC 9110, sections 15.2, 15.3.5 and 15.4.5: these responses have no content.
+            self.finish()
+            return
         exc_info = kwargs.get("exc_info")
         if self.settings.get("serve_traceback") and exc_info:
             self.set_header("Content-Type", "text/plain")

@@ -85,7 +85,10 @@ async def request(port: int, target: str, method: str = "GET", body: bytes = b""
             if method == "HEAD" or reply.status in (204, 304):
                 length = 0
             try:
-                reply.body = await reader.readexactly(length)
+                if reply.headers.get("transfer-encoding") == "chunked":
+                    reply.body = await _read_chunked(reader)
+                else:
+                    reply.body = await reader.readexactly(length)
             except asyncio.IncompleteReadError as exc:
                 reply.body = exc.partial
                 reply.closed = True
@@ -94,6 +97,8 @@ async def request(port: int, target: str, method: str = "GET", body: bytes = b""
             extra = await _read_briefly(reader)
             assert extra in (b"", None), f"bytes after the response: {extra!r}"
             reply.closed = extra == b""
+    except ConnectionResetError:
+        reply.closed = True
     except TimeoutError:
         pytest.fail(f"no complete response and no end of connection for {target}")
     finally:
@@ -101,6 +106,17 @@ async def request(port: int, target: str, method: str = "GET", body: bytes = b""
         with contextlib.suppress(OSError):
             await writer.wait_closed()
     return reply
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked body (RFC 9112, section 7.1), without extensions or trailers."""
+    pieces = []
+    while True:
+        size = int(await reader.readuntil(b"\r\n"), 16)
+        piece = await reader.readexactly(size + 2)
+        if not size:
+            return b"".join(pieces)
+        pieces.append(piece[:-2])
 
 
 async def _read_briefly(reader: asyncio.StreamReader) -> bytes | None:
@@ -399,3 +415,124 @@ async def test_a_cancelled_request_task_answers_500_and_ends_cancelled(
         assert b"500: Internal Server Error" in reply.body
         assert tasks[0].cancelled()
     assert not _uncaught(caplog)
+
+
+# --- responses that break after they started --------------------------------------------
+
+
+class WrongLength(RequestHandler):
+    def get(self, declared: str, body: str) -> None:
+        self.set_header("Content-Length", declared)
+        self.finish(body)
+
+
+async def test_a_body_shorter_than_its_content_length_closes_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serving((r"/(\d+)/(\w+)", WrongLength)) as port:
+        reply = await request(port, "/42/ok")
+    assert reply.closed
+    assert reply.status in (None, 200)
+    assert len(reply.body) < 42
+    assert _uncaught(caplog)
+
+
+async def test_a_body_longer_than_its_content_length_is_never_left_hanging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serving((r"/(\d+)/(\w+)", WrongLength)) as port:
+        reply = await request(port, "/2/hello")
+        # Either a 500 on a connection that stays usable, or a closed connection.
+        assert reply.closed or reply.status == 500
+        assert reply.body != b"he"
+        after = await request(port, "/5/hello")
+    assert (after.status, after.body) == (200, b"hello")
+    assert _uncaught(caplog)
+
+
+async def test_a_header_value_http_cannot_carry_is_never_left_hanging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            self.set_header("X-Word", "\u4e2d")
+            self.finish("unsendable")
+
+    async with serving(("/", Handler)) as port:
+        reply = await request(port, "/")
+    assert reply.closed or reply.status == 500
+    assert b"unsendable" not in reply.body
+    assert _uncaught(caplog)
+
+
+async def test_a_stream_failing_after_flush_ends_its_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Handler(RequestHandler):
+        async def get(self) -> None:
+            self.write("first part")
+            await self.flush()
+            raise RuntimeError("the rest cannot be produced")
+
+    class Hello(RequestHandler):
+        def get(self) -> None:
+            self.write("hello")
+
+    async with serving(("/", Handler), ("/hello", Hello)) as port:
+        reply = await request(port, "/")
+        after = await request(port, "/hello")
+    # A chunked response is ended properly: the client sees its first part.
+    assert reply.status == 200
+    assert b"first part" in reply.body
+    assert (after.status, after.body) == (200, b"hello")
+    assert _uncaught(caplog)
+
+
+class RaisesStatus(RequestHandler):
+    def get(self, code: str) -> None:
+        self.set_header("Content-Language", "en")
+        raise HTTPError(int(code))
+
+
+@pytest.mark.parametrize("code", [204, 304])
+async def test_an_error_status_without_content_is_a_plain_response(code: int) -> None:
+    async with serving((r"/(\d+)", RaisesStatus)) as port:
+        reply = await request(port, f"/{code}")
+        again = await request(port, f"/{code}")
+    assert (reply.status, reply.body, reply.closed) == (code, b"", False)
+    assert "content-length" not in reply.headers
+    assert "content-language" not in reply.headers
+    assert again.status == code
+
+
+async def test_a_custom_error_page_for_304_falls_back_to_a_bare_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            raise HTTPError(304)
+
+        def write_error(self, status_code: int, **kwargs: Any) -> None:
+            self.finish(f"page for {status_code}")
+
+    async with serving(("/", Handler)) as port:
+        reply = await request(port, "/")
+    assert (reply.status, reply.body, reply.closed) == (500, b"", False)
+    assert "Cannot send body with 304" in caplog.text
+
+
+async def test_redirects_to_non_ascii_urls_send_them_percent_encoded() -> None:
+    class Handler(RequestHandler):
+        def get(self) -> None:
+            self.redirect(self.get_argument("to"))
+
+    async with serving(("/", Handler)) as port:
+        chinese = await request(port, "/?to=/%E4%B8%AD%E6%96%87")
+        mixed = await request(port, "/?to=/caf%C3%A9%3Fq%3D%C3%BC%23top")
+        slashes = await request(port, "/?to=%EF%BC%8F%EF%BC%8Fexample.com")
+        encoded = await request(port, "/?to=/a%2520b")
+    assert (chinese.status, chinese.headers["location"]) == (302, "/%E4%B8%AD%E6%96%87")
+    assert mixed.headers["location"] == "/caf%C3%A9?q=%C3%BC#top"
+    # Look-alike slashes stay part of a relative path: no protocol-relative URL.
+    assert slashes.headers["location"] == "%EF%BC%8F%EF%BC%8Fexample.com"
+    assert encoded.headers["location"] == "/a%20b"
