@@ -239,7 +239,15 @@ class WireRequestConnection(HTTP1Connection):
 
 
 class TransportView:
-    """The part of a stream's interface that makes sense while the server owns it."""
+    """The part of a stream's interface that makes sense while the server owns it.
+
+    Offered: ``closed()``, ``close()``, ``get_extra_info``, ``socket``, ``fileno()``,
+    ``set_nodelay`` and ``getpeercert``. Reading, writing and close notification
+    belong to the server: write through the request's connection, learn of a close
+    with ``request.connection.set_close_callback`` (or a handler's
+    ``on_connection_close``), and call ``request.connection.detach()`` to take the
+    connection over as an :class:`~typhoon.iostream.IOStream`.
+    """
 
     __slots__ = ("_wire",)
 
@@ -250,6 +258,23 @@ class TransportView:
         """Whether the connection is closed."""
         transport = self._wire._transport
         return transport is None or transport.is_closing()
+
+    def close(self) -> None:
+        """Close the connection now, as when the client goes away.
+
+        Between requests what was written is still sent; during one, the response is
+        cut and unsent data dropped. The request's handler sees the close as a
+        connection lost, and later writes are discarded.
+        """
+        wire = self._wire
+        transport = wire._transport
+        if transport is None or transport.is_closing():
+            return
+        if wire.is_idle():
+            wire._close()
+        else:
+            wire._closing = True
+            transport.abort()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Transport information: ``peername``, ``sockname``, ``ssl_object``, ``peercert``."""
