@@ -294,9 +294,14 @@ class OutputMixin:
             if new_cookies:
                 for line in new_cookies.values():
                     self._headers.add("Set-Cookie", line)
-            return connection.write_headers(
-                start_line(self._status_code, self._reason), self._headers, chunk
-            )
+            try:
+                return connection.write_headers(
+                    start_line(self._status_code, self._reason), self._headers, chunk
+                )
+            except httputil.HTTPOutputError:
+                # Refused before anything was sent: an error page can still replace it.
+                self._headers_written = False
+                raise
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if request.method != "HEAD":
@@ -359,11 +364,17 @@ class OutputMixin:
             if new_cookies:
                 for line in new_cookies.values():
                     headers.add("Set-Cookie", line)
-            future: asyncio.Future[None] = connection.write_headers(
-                start_line(self._status_code, self._reason),
-                headers,
-                b"" if request.method == "HEAD" else body,
-            )
+            try:
+                future: asyncio.Future[None] = connection.write_headers(
+                    start_line(self._status_code, self._reason),
+                    headers,
+                    b"" if request.method == "HEAD" else body,
+                )
+            except httputil.HTTPOutputError:
+                # The connection refused the head (invalid framing headers, say) before
+                # sending anything: the error path can still answer with a 500.
+                self._headers_written = False
+                raise
         else:
             future = self.flush(True)
         connection.finish()
