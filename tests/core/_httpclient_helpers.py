@@ -7,6 +7,8 @@
 * :func:`connect_proxy`: a small ``CONNECT``/forwarding proxy with optional Basic auth
   that records what it was asked.
 * :func:`nginx`: Debian's nginx as a forwarding proxy.
+
+And :func:`client`, a client of its own for one test, closed when the test is done.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from typhoon.simple_httpclient import SimpleAsyncHTTPClient
 
 #: Seconds any single network wait in these tests may take.
 WAIT = 10.0
@@ -561,3 +565,13 @@ def nginx(credentials: str | None = None, files: dict[str, bytes] | None = None)
         if process.stderr is not None:
             process.stderr.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def client(**kwargs: Any) -> AsyncIterator[SimpleAsyncHTTPClient]:
+    """A ``SimpleAsyncHTTPClient`` of its own (not the loop's shared one), closed on exit."""
+    instance = SimpleAsyncHTTPClient(force_instance=True, **kwargs)
+    try:
+        yield instance
+    finally:
+        await instance.aclose()

@@ -9,27 +9,13 @@ original exception stays available as ``__cause__``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import zlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from _httpclient_helpers import fixed_response, raw_server, read_head
+from _httpclient_helpers import client, fixed_response, raw_server, read_head
 from typhoon import errors
 from typhoon.httpclient import HTTPClientError
-from typhoon.simple_httpclient import SimpleAsyncHTTPClient
-
-
-@contextlib.asynccontextmanager
-async def client(**kwargs: Any) -> AsyncIterator[SimpleAsyncHTTPClient]:
-    instance = SimpleAsyncHTTPClient(force_instance=True, **kwargs)
-    try:
-        yield instance  # type: ignore[misc]
-    finally:
-        await instance.aclose()
-
 
 # --- messages of 599 errors -------------------------------------------------------------
 

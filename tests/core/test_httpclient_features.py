@@ -17,6 +17,7 @@ from _httpclient_helpers import (
     DIGEST_PASSWORD,
     DIGEST_USER,
     WAIT,
+    client,
     fixed_response,
     raw_server,
     read_head,
@@ -34,15 +35,6 @@ from typhoon.httpserver import HTTPServer
 from typhoon.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 from typhoon.netutil import Resolver, bind_sockets
 from typhoon.simple_httpclient import SimpleAsyncHTTPClient
-
-
-@contextlib.asynccontextmanager
-async def client(**kwargs: Any) -> AsyncIterator[SimpleAsyncHTTPClient]:
-    instance = SimpleAsyncHTTPClient(force_instance=True, **kwargs)
-    try:
-        yield instance  # type: ignore[misc]
-    finally:
-        await instance.aclose()
 
 
 @pytest.fixture

@@ -8,23 +8,12 @@ import base64
 import contextlib
 import unicodedata
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from _httpclient_helpers import fixed_response, raw_server, read_head
+from _httpclient_helpers import client, fixed_response, raw_server, read_head
 from typhoon import errors
 from typhoon.httpclient import HTTPRequest
 from typhoon.httputil import HTTPHeaders
-from typhoon.simple_httpclient import SimpleAsyncHTTPClient
-
-
-@contextlib.asynccontextmanager
-async def client(**kwargs: Any) -> AsyncIterator[SimpleAsyncHTTPClient]:
-    instance = SimpleAsyncHTTPClient(force_instance=True, **kwargs)
-    try:
-        yield instance  # type: ignore[misc]
-    finally:
-        await instance.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -9,24 +9,14 @@ import contextlib
 import gzip
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _httpclient_helpers import fixed_response, raw_server, read_head, stdlib_server
+from _httpclient_helpers import client, fixed_response, raw_server, read_head, stdlib_server
 from typhoon import errors
 from typhoon.httpclient import HTTPRequest
 from typhoon.httputil import HTTPHeaders
-from typhoon.simple_httpclient import SimpleAsyncHTTPClient
-
-
-@contextlib.asynccontextmanager
-async def client(**kwargs: Any) -> AsyncIterator[SimpleAsyncHTTPClient]:
-    instance = SimpleAsyncHTTPClient(force_instance=True, **kwargs)
-    try:
-        yield instance  # type: ignore[misc]
-    finally:
-        await instance.aclose()
 
 
 @pytest.fixture

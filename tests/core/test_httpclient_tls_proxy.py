@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import email.utils
 import json
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from _httpclient_helpers import (
     DIGEST_PASSWORD,
     DIGEST_USER,
     _digest_check,
+    client,
     connect_proxy,
     nginx,
     raw_server,
@@ -27,16 +27,6 @@ from _httpclient_helpers import (
 )
 from typhoon import errors
 from typhoon.httpclient import HTTPClientError, HTTPResponse
-from typhoon.simple_httpclient import SimpleAsyncHTTPClient
-
-
-@contextlib.asynccontextmanager
-async def client(**kwargs: Any) -> AsyncIterator[SimpleAsyncHTTPClient]:
-    instance = SimpleAsyncHTTPClient(force_instance=True, **kwargs)
-    try:
-        yield instance  # type: ignore[misc]
-    finally:
-        await instance.aclose()
 
 
 def echo(response: HTTPResponse) -> dict[str, Any]:
