@@ -79,7 +79,6 @@ from typhoon._multipart import (
 )
 from typhoon.errors import HTTPInputError, HTTPOutputError
 from typhoon.escape import parse_qs_bytes, utf8
-from typhoon.log import gen_log
 
 if TYPE_CHECKING:
     import asyncio
@@ -564,11 +563,13 @@ def parse_body_arguments(
     set by :func:`set_parse_body_config`.
 
     A form body that is still content-coded (``Content-Encoding`` present in
-    ``headers``: the server was not asked to decode it) cannot be read as fields: it
-    is skipped with a warning, and the application still gets the raw body.
+    ``headers``: the server was not asked to decode it) cannot be read as fields, and
+    is refused (415) rather than read as a form without fields. Bodies of other types
+    are left to the application whatever their coding.
 
     Raises:
-        HTTPInputError: the body is malformed or breaks a limit.
+        HTTPInputError: the body is malformed, breaks a limit, or is a content-coded
+            form (status 415, RFC 9110 section 15.5.16).
     """
     config = config or _body_config
     main, params = parse_header_params(content_type)
@@ -576,11 +577,9 @@ def parse_body_arguments(
     if main not in _FORM_TYPES:
         return
     if headers is not None and "Content-Encoding" in headers:
-        gen_log.warning(
-            "Unsupported Content-Encoding: %.64s (form fields not parsed)",
-            headers["Content-Encoding"],
+        raise HTTPInputError(
+            f"Unsupported Content-Encoding: {headers['Content-Encoding']:.64}", status_code=415
         )
-        return
     if main == "application/x-www-form-urlencoded":
         try:
             text = body.decode("latin-1")

@@ -667,21 +667,18 @@ def test_urlencoded_flood_fails_fast() -> None:
     "content_type",
     ["application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz"],
 )
-def test_content_coded_form_bodies_are_skipped_with_a_warning(
-    content_type: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    # The bytes are still compressed, so no field can be read from them; the body is
-    # left for the application, which decides what to answer.
+def test_content_coded_form_bodies_are_refused(content_type: str) -> None:
+    # The bytes are still compressed, so no field can be read from them: refused
+    # rather than read as a form without fields.
     args: dict[str, list[bytes]] = {}
     files: dict[str, list[HTTPFile]] = {}
-    with caplog.at_level("WARNING", logger="typhoon.general"):
+    with pytest.raises(HTTPInputError, match="Unsupported Content-Encoding: x-custom") as info:
         parse_body_arguments(
             content_type, b"a=1", args, files, HTTPHeaders({"Content-Encoding": "x-custom"})
         )
+    assert info.value.status_code == 415
     assert args == {}
     assert files == {}
-    assert [r.levelname for r in caplog.records] == ["WARNING"]
-    assert "Unsupported Content-Encoding: x-custom" in caplog.records[0].getMessage()
 
 
 def test_content_coded_bodies_of_other_types_are_ignored_silently(

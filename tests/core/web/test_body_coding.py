@@ -1,8 +1,8 @@
 """Request bodies carrying Content-Encoding when the server does not decode them.
 
-Without ``decompress_request`` the coded bytes reach the handler unchanged: only the
-form fields cannot be read from them, which is logged, and the handler picks the
-status. Requests go through the real HTTP server over loopback sockets.
+Without ``decompress_request`` the coded bytes reach the handler unchanged, except for
+form bodies: no field can be read from them, so they are refused with 415 (logged).
+Requests go through the real HTTP server over loopback sockets.
 """
 
 from __future__ import annotations
@@ -82,17 +82,18 @@ async def test_coded_octet_stream_reaches_the_handler_unchanged(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-async def test_coded_form_runs_the_handler_without_fields(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    "content_type", [b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=b"]
+)
+async def test_coded_form_is_refused_before_the_handler(
+    content_type: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = gzip.compress(b"foo=bar")
     with caplog.at_level(logging.WARNING, logger="typhoon"):
         async with serve() as port:
-            status, payload = await post(port, b"POST", b"application/x-www-form-urlencoded", body)
-    assert status == b"HTTP/1.1 200 OK"
-    info = json.loads(payload)
-    assert bytes.fromhex(info["body"]) == body
-    assert info["arguments"] == {}
+            status, payload = await post(port, b"POST", content_type, body)
+    assert status == b"HTTP/1.1 415 Unsupported Media Type"
+    assert b"arguments" not in payload  # an error page: the handler did not run
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("Unsupported Content-Encoding: gzip" in message for message in warnings)
 
