@@ -715,7 +715,7 @@ class HTTP1Base:
         if mode == LENGTH:
             self._send_remaining -= len(data)
             if self._send_remaining < 0:
-                raise HTTPOutputError("tried to write more data than Content-Length")
+                raise HTTPOutputError("Tried to write more data than Content-Length")
             return data
         if mode == NO_BODY:
             if data:
@@ -737,7 +737,7 @@ class HTTP1Base:
             raise HTTPOutputError("trailers need a chunked body")
         if mode == LENGTH and self._send_remaining:
             raise HTTPOutputError(
-                f"tried to write {self._send_remaining} bytes less than Content-Length"
+                f"Tried to write {self._send_remaining} bytes less than Content-Length"
             )
         return b""
 

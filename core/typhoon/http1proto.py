@@ -520,9 +520,9 @@ class HTTP1ServerProtocol(HTTP1Base):
         if mode == LENGTH:
             remaining = length - len(body)
             if remaining < 0:
-                raise HTTPOutputError("tried to write more data than Content-Length")
+                raise HTTPOutputError("Tried to write more data than Content-Length")
             if end and remaining:
-                raise HTTPOutputError(f"tried to write {remaining} bytes less than Content-Length")
+                raise HTTPOutputError(f"Tried to write {remaining} bytes less than Content-Length")
             try:
                 head = "".join(lines).encode("latin-1")
             except UnicodeEncodeError:
@@ -666,7 +666,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         if trailers is None and self._send_mode == LENGTH:
             if self._send_remaining:
                 raise HTTPOutputError(
-                    f"tried to write {self._send_remaining} bytes less than Content-Length"
+                    f"Tried to write {self._send_remaining} bytes less than Content-Length"
                 )
             data = b""
         else:

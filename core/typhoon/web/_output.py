@@ -120,7 +120,7 @@ def _canonical_name(name: str) -> str:
 def _checked_text(text: str) -> str:
     # Every control character is unprintable: most values skip the pattern.
     if not text.isprintable() and _INVALID_HEADER_CHAR_RE.search(text):
-        raise ValueError(f"unsafe header value {text!r}")
+        raise ValueError(f"Unsafe header value {text!r}")
     return text
 
 
@@ -220,7 +220,7 @@ class OutputMixin:
         """
         if type(value) is str:
             if not value.isprintable() and _INVALID_HEADER_CHAR_RE.search(value):
-                raise ValueError(f"unsafe header value {value!r}")
+                raise ValueError(f"Unsafe header value {value!r}")
         else:
             value = self._convert_header_value(value)
         self._headers._as_list[_NAMES.get(name) or _canonical_name(name)] = [value]

@@ -74,8 +74,9 @@ _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_NAME_VALUE_RE = re.compile(r"[\x00-\x20\x7f]")
 # Attribute values end at ";" and must not carry control characters.
 _BAD_ATTRIBUTE_RE = re.compile(r"[\x00-\x1f\x7f;]")
-# Characters a cookie value may contain without quoting (the set http.cookies uses).
-_LEGAL_VALUE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~:]*")
+# Characters a cookie value may contain without quoting (the set http.cookies uses; an
+# empty value is quoted, as http.cookies writes it).
+_LEGAL_VALUE_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~:]+")
 _SAMESITE_VALUES = {"strict": "Strict", "lax": "Lax", "none": "None"}
 # Attributes passed as extra keyword arguments, with the spelling written on the wire.
 _EXTRA_ATTRIBUTES = {

@@ -353,10 +353,11 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         try:
             self.set_status(status_code, reason=reason)
         except ValueError:
-            # An unsafe reason gives way to the standard phrase; an impossible code
-            # (not 100-999) to a plain 500.
+            # An unsafe reason gives way to "Unknown" (as in Tornado: the page does not
+            # pretend to know the real phrase); an impossible code (not 100-999) to a
+            # plain 500.
             try:
-                self.set_status(status_code)
+                self.set_status(status_code, reason="Unknown")
             except ValueError:
                 status_code = 500
                 self.set_status(status_code)
