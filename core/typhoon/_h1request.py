@@ -241,12 +241,13 @@ class WireRequestConnection(HTTP1Connection):
 class TransportView:
     """The part of a stream's interface that makes sense while the server owns it.
 
-    Offered: ``closed()``, ``close()``, ``get_extra_info``, ``socket``, ``fileno()``,
-    ``set_nodelay`` and ``getpeercert``. Reading, writing and close notification
-    belong to the server: write through the request's connection, learn of a close
-    with ``request.connection.set_close_callback`` (or a handler's
-    ``on_connection_close``), and call ``request.connection.detach()`` to take the
-    connection over as an :class:`~typhoon.iostream.IOStream`.
+    Offered: ``closed()``, ``close()``, ``write()``, ``get_extra_info``, ``socket``,
+    ``fileno()``, ``set_nodelay`` and ``getpeercert``. Reading and close notification
+    belong to the server: learn of a close with
+    ``request.connection.set_close_callback`` (or a handler's ``on_connection_close``),
+    and call ``request.connection.detach()`` to take the connection over as an
+    :class:`~typhoon.iostream.IOStream`. Responses are written through the request's
+    connection; ``write`` sends raw bytes in order with them, outside the HTTP framing.
     """
 
     __slots__ = ("_wire",)
@@ -275,6 +276,18 @@ class TransportView:
         else:
             wire._closing = True
             transport.abort()
+
+    def write(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
+        """Send raw bytes, in order with what the request's connection writes.
+
+        They bypass the HTTP framing: the caller answers for what the client makes of
+        them. The future resolves when more may be written; it fails with
+        :class:`~typhoon.iostream.StreamClosedError` once the connection is closed.
+        """
+        wire = self._wire
+        if wire._closing:
+            return closed_future()
+        return wire._send(bytes(data))
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Transport information: ``peername``, ``sockname``, ``ssl_object``, ``peercert``."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+from typhoon.errors import StreamClosedError
 from typhoon.httpserver import HTTPServer
 from typhoon.web import Application, RequestHandler
 
@@ -40,11 +41,27 @@ class CloseAfterResponse(RequestHandler):
         self.request.connection.stream.close()  # type: ignore[union-attr]
 
 
+class RawThenResponse(RequestHandler):
+    """Writes an interim response as raw bytes, then answers normally."""
+
+    async def get(self) -> None:
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        await stream.write(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+        self.write("final")
+        self.finish()
+        self.request.connection.stream.close()  # type: ignore[union-attr]
+        try:
+            await stream.write(b"late")
+        except StreamClosedError:
+            events.append("late write refused")
+
+
 @pytest.fixture
 def typhoon_app() -> Application:
     events.clear()
     return Application(
-        [("/mid", CloseMidResponse), ("/after", CloseAfterResponse)], load_entrypoints=False
+        [("/mid", CloseMidResponse), ("/after", CloseAfterResponse), ("/raw", RawThenResponse)],
+        load_entrypoints=False,
     )
 
 
@@ -83,3 +100,18 @@ async def test_stream_close_after_the_response_sends_it_then_closes(
     received = await exchange(unused_port, "/after")
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert received.endswith(b"\r\n\r\ncomplete")
+
+
+async def test_stream_write_sends_raw_bytes_in_order_with_the_response(
+    http_server: HTTPServer, unused_port: int
+) -> None:
+    received = await exchange(unused_port, "/raw")
+    interim, _, rest = received.partition(b"\r\n\r\n")
+    assert interim == b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload"
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert rest.endswith(b"\r\n\r\nfinal")
+    for _ in range(100):  # bounded: the handler ends within a few loop turns
+        if events:
+            break
+        await asyncio.sleep(0.01)
+    assert events == ["late write refused"]
