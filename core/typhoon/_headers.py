@@ -313,7 +313,7 @@ class HTTPHeaders(MutableMapping[str, str]):
         # RFC 9110, section 5.5: a field value is VCHAR, obs-text, SP and HTAB; no
         # other control character (CR, LF and NUL included) belongs in a field line.
         if _CONTROL_RE.search(line) is not None:
-            raise HTTPInputError("invalid control character in header line")
+            raise HTTPInputError("Invalid header value: a control character in a header line")
         if line[:1] in (" ", "\t"):
             raise HTTPInputError("obsolete line folding is not supported")
         name, sep, value = line.partition(":")

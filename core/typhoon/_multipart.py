@@ -324,7 +324,7 @@ class MultipartParser:
             self._parts += 1
             if self._parts > self._config.max_parts:
                 raise HTTPInputError(
-                    f"too many multipart parts: more than {self._config.max_parts}",
+                    f"too many parts in a multipart body: more than {self._config.max_parts}",
                     status_code=413,
                 )
             self._state = _PART_HEADERS

@@ -150,7 +150,9 @@ def parse_qs_bytes(
     # Count separators before splitting: this is what bounds the work, since an input
     # made only of "&" would otherwise produce one list entry per byte.
     if max_fields is not None and data.count(b"&") + 1 > max_fields:
-        raise HTTPInputError(f"too many fields in query string: more than {max_fields}")
+        raise HTTPInputError(
+            f"Max number of fields exceeded: more than {max_fields} in a query string"
+        )
     parsed: dict[str, list[bytes]] = {}
     for field in data.split(b"&"):
         name, equals, value = field.partition(b"=")

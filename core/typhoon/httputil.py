@@ -250,7 +250,9 @@ def _parse_query(query: str, max_fields: int | None) -> dict[str, list[bytes]]:
     if "%" in query or "+" in query:
         return parse_qs_bytes(query, keep_blank_values=True, max_fields=max_fields)
     if max_fields is not None and query.count("&") + 1 > max_fields:
-        raise HTTPInputError(f"too many fields in query string: more than {max_fields}")
+        raise HTTPInputError(
+            f"Max number of fields exceeded: more than {max_fields} in a query string"
+        )
     result: dict[str, list[bytes]] = {}
     for field in query.split("&"):
         if field:
