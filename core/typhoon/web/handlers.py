@@ -111,13 +111,13 @@ class RedirectHandler(RequestHandler):
 
     def _check_substitution(self, target: str, values: list[Any]) -> None:
         if any(value is not None and _CONTROL_RE.search(str(value)) for value in values):
-            raise HTTPError(400, "redirect target %r contains invalid characters", target)
+            raise HTTPError(400, "Redirect URL %r contains invalid characters", target)
         try:
             origin = _origin(target)
         except ValueError:
-            raise HTTPError(400, "redirect target %r is not a valid URL", target) from None
+            raise HTTPError(400, "Redirect URL %r is not a valid URL", target) from None
         if origin != self._template_origin:
-            raise HTTPError(400, "redirect target %r changes the scheme or host", target)
+            raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", target)
 
 
 class FallbackHandler(RequestHandler):

@@ -374,7 +374,7 @@ class StaticFileHandler(RequestHandler):
         allowed = [os.path.realpath(root)]
         allowed += [os.path.realpath(item) for item in self.allowed_symlink_directories]
         if not any(_is_within(real, directory) for directory in allowed):
-            raise HTTPError(403, "%s leads out of the static directory", self.path)
+            raise HTTPError(403, "%s is not in root static directory", self.path)
 
     def parse_url_path(self, url_path: str) -> str:
         """The file path (relative to the root) that URL path ``url_path`` names.
@@ -519,7 +519,7 @@ class StaticFileHandler(RequestHandler):
                 allowed = [allowed]
             roots = [os.path.realpath(root)] + [os.path.realpath(item) for item in allowed]
             if not any(_is_within(real, directory) for directory in roots):
-                raise HTTPError(403, "static_url path %r leads out of the static directory", path)
+                raise HTTPError(403, "static_url path %r is not in root static directory", path)
         return cls._get_cached_version(abs_path)
 
     @classmethod
@@ -547,9 +547,14 @@ class StaticFileHandler(RequestHandler):
             if not stat.S_ISREG(status.st_mode):
                 # A directory, FIFO, device or socket has no content to hash, and
                 # opening a FIFO or reading /dev/zero would never end.
-                gen_log.error("Could not open static file %r: not a regular file", abs_path)
+                gen_log.error("Could not open static file %r: it is not a file", abs_path)
                 return None
             if status.st_size > cls.MAX_VERSION_CONTENT_SIZE:
+                gen_log.error(
+                    "Could not open static file %r: larger than %d bytes, no version hash",
+                    abs_path,
+                    cls.MAX_VERSION_CONTENT_SIZE,
+                )
                 return None
         try:
             return cls.get_content_version(abs_path) or None

@@ -210,12 +210,11 @@ class XsrfMixin(CookieMixin, ArgumentMixin):
             return
         if origin is not None and origin != "null" and self.check_trusted_origin(origin):
             return
-        raise HTTPError(
-            403,
-            "cross-origin request refused (Sec-Fetch-Site: %s, Origin: %s)",
-            fetch_site,
-            origin,
-        )
+        if fetch_site is not None:
+            raise HTTPError(
+                403, "Sec-Fetch-Site %s request from Origin %s not allowed", fetch_site, origin
+            )
+        raise HTTPError(403, "Cross-origin request from Origin %s not allowed", origin)
 
 
 def _origin_host(origin: str) -> str | None:

@@ -337,12 +337,16 @@ def test_version_cache_is_bounded_and_least_recently_used(root: Path) -> None:
     assert cached == [str(root / "one"), str(root / "three")]
 
 
-def test_files_above_the_size_cap_get_no_version(root: Path) -> None:
+def test_files_above_the_size_cap_get_no_version(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     class Capped(StaticFileHandler):
         MAX_VERSION_CONTENT_SIZE = 10
 
     settings = {"static_path": str(root)}
-    assert Capped.get_version(settings, "a.txt") is None
+    with caplog.at_level("ERROR", logger="typhoon.general"):
+        assert Capped.get_version(settings, "a.txt") is None
+    assert "larger than 10 bytes" in caplog.text
     assert Capped.make_static_url(settings, "a.txt") == "/static/a.txt"
     assert StaticFileHandler.get_version(settings, "page.html") == sha512(b"<html></html>")
 

@@ -160,7 +160,7 @@ def test_version_of_a_fifo_is_none_and_does_not_block(
     StaticFileHandler.reset()
     assert version(tree, "fifo") is None
     assert version(tree, "to_fifo") is None
-    assert "not a regular file" in caplog.text
+    assert "it is not a file" in caplog.text
 
 
 @posix_only
