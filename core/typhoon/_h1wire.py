@@ -586,7 +586,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         """Answer a protocol violation (or a limit) with its status, then close."""
         if self._closing:
             return
-        gen_log.info("Bad HTTP request from %s: %s", self.remote_ip, exc)
+        gen_log.info("Malformed HTTP message from %s: %s", self.remote_ip, exc)
         proto = self._proto
         if proto.our_state is _IDLE:
             self._write_now(error_response(proto, exc.status_code))

@@ -519,8 +519,10 @@ class HTTP1Base:
         value = cl[0]
         # RFC 9112, section 6.3: one decimal length. Repeats, lists, signs, underscores
         # and non-ASCII digits are refused (GHSA-qppv-j76h-2rpx).
-        if len(cl) != 1 or not (value.isascii() and value.isdigit()):
-            raise self._fail("invalid Content-Length")
+        if len(cl) != 1:
+            raise self._fail("Multiple unequal Content-Lengths (or a list): one length only")
+        if not (value.isascii() and value.isdigit()):
+            raise self._fail("Only integer Content-Length is allowed")
         length = int(value)
         return (LENGTH, length) if length else (NO_BODY, 0)
 
@@ -563,7 +565,7 @@ class HTTP1Base:
         if not self._body_checked:
             if self._remaining > self._max_body_size:
                 # RFC 9110, section 15.5.14: refused before any of it is read.
-                raise self._fail("body larger than the limit", 413)
+                raise self._fail("Content-Length too long: body larger than the limit", 413)
             self._body_checked = True
         buf = self._buf
         pos = self._pos
@@ -654,7 +656,7 @@ class HTTP1Base:
                 parts.clear()
                 self._received += len(data)
                 if self._received > self._max_body_size:
-                    raise self._fail("body larger than the limit", 413)
+                    raise self._fail("chunked body too large: larger than the limit", 413)
                 self._stall = 0
             else:
                 data = b""

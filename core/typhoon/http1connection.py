@@ -193,7 +193,7 @@ class GzipMessageDelegate(HTTPMessageDelegate):
             try:
                 decoded = decompressor.decompress(chunk, limit)
             except zlib.error as exc:
-                raise HTTPInputError(f"malformed gzip body: {exc}") from exc
+                raise HTTPInputError(f"invalid gzip data: {exc}") from exc
             await self._pass_on(decoded)
             # Past the end of a member, what was not consumed is in unused_data.
             chunk = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
@@ -203,7 +203,7 @@ class GzipMessageDelegate(HTTPMessageDelegate):
             return
         self._decoded += len(decoded)
         if self._decoded > self._max_body_size:
-            raise HTTPInputError("decoded body larger than the limit", status_code=413)
+            raise HTTPInputError("decompressed body too large", status_code=413)
         result = self._delegate.data_received(decoded)
         if result is not None:
             await result
@@ -221,10 +221,10 @@ class GzipMessageDelegate(HTTPMessageDelegate):
                 # The tail is at most one window (32 KiB); deliver it synchronously.
                 self._decoded += len(tail)
                 if self._decoded > self._max_body_size:
-                    raise HTTPInputError("decoded body larger than the limit", status_code=413)
+                    raise HTTPInputError("decompressed body too large", status_code=413)
                 self._delegate.data_received(tail)
             if not decompressor.eof:
-                raise HTTPInputError("truncated gzip body")
+                raise HTTPInputError("invalid gzip data: truncated")
         self._delegate.finish()
 
     def on_connection_close(self) -> None:

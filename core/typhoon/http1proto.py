@@ -386,7 +386,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         line_end = buf.find(b"\r\n", self._mark)
         if buf[version_at : version_at + 1] == b" " and line_end - version_at == 9:
             return self._version_error(self._mark, line_end, version_at + 1)
-        return self._fail("malformed request line")
+        return self._fail("Malformed HTTP request line")
 
     def _parse_error(self, exc: HttpParserError) -> HTTPInputError:
         te = self._head_sink.fields.get("Transfer-Encoding")
@@ -411,7 +411,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         if method and TOKEN_RE.fullmatch(method.decode("latin-1")):
             # RFC 9110, section 9.1: a well-formed method this server does not know.
             return self._fail(f"method not implemented: {method.decode('latin-1')}", 501)
-        return self._fail(f"malformed request line: {exc}")
+        return self._fail(f"Malformed HTTP request line: {exc}")
 
     def _other_codings(self, codings: list[str]) -> NoReturn:
         # RFC 9112, section 6.1: a transfer coding the server does not understand.
