@@ -6,12 +6,18 @@ import asyncio
 import contextlib
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from typhoon.httpserver import HTTPServer
-from typhoon.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from typhoon.httputil import (
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerRequest,
+    RequestStartLine,
+    ResponseStartLine,
+)
 from typhoon.iostream import IOStream
 from typhoon.netutil import bind_sockets
 
@@ -226,3 +232,34 @@ def get(path: str = "/", host: str = "localhost", extra: str = "", version: str 
 async def run_in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a blocking client call off the loop, bounded in time."""
     return await asyncio.wait_for(asyncio.to_thread(func, *args, **kwargs), WAIT * 2)
+
+
+class Collector(HTTPMessageDelegate):
+    """Collects one message: every head (interim ones too), the body, the outcome."""
+
+    def __init__(self, on_head: Callable[[Any, HTTPHeaders], Any] | None = None) -> None:
+        self.heads: list[Any] = []
+        self.headers: list[HTTPHeaders] = []
+        self.body = b""
+        self.finished = False
+        self.closed = False
+        self.on_head = on_head
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        self.heads.append(start_line)
+        self.headers.append(headers)
+        if self.on_head is not None:
+            return self.on_head(start_line, headers)  # type: ignore[no-any-return]
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        self.body += chunk
+        return None
+
+    def finish(self) -> None:
+        self.finished = True
+
+    def on_connection_close(self) -> None:
+        self.closed = True

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from _httphelpers import WAIT, RawClient, describe, get, respond, serve
+from _httphelpers import WAIT, Collector, RawClient, describe, get, respond, serve
 from typhoon.errors import HTTPInputError, HTTPOutputError, StreamClosedError
 from typhoon.http1connection import (
     GzipMessageDelegate,
@@ -34,37 +34,6 @@ from typhoon.httputil import (
 )
 from typhoon.iostream import IOStream
 from typhoon.testing.streams import memory_stream_pair
-
-
-class Collector(HTTPMessageDelegate):
-    """Collects one message: every head (interim ones too), the body, the outcome."""
-
-    def __init__(self, on_head: Callable[[Any, HTTPHeaders], Any] | None = None) -> None:
-        self.heads: list[Any] = []
-        self.headers: list[HTTPHeaders] = []
-        self.body = b""
-        self.finished = False
-        self.closed = False
-        self.on_head = on_head
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        self.heads.append(start_line)
-        self.headers.append(headers)
-        if self.on_head is not None:
-            return self.on_head(start_line, headers)  # type: ignore[no-any-return]
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        self.body += chunk
-        return None
-
-    def finish(self) -> None:
-        self.finished = True
-
-    def on_connection_close(self) -> None:
-        self.closed = True
 
 
 async def _connect(port: int) -> IOStream:

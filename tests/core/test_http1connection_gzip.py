@@ -9,39 +9,20 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Awaitable
 
 import pytest
-from _httphelpers import MODES, RawClient, describe, serve
+from _httphelpers import MODES, Collector, RawClient, describe, serve
 from typhoon.errors import HTTPInputError
 from typhoon.http1connection import GzipMessageDelegate
 from typhoon.httputil import (
     HTTPHeaders,
-    HTTPMessageDelegate,
     RequestStartLine,
-    ResponseStartLine,
 )
 
 
-class Body(HTTPMessageDelegate):
-    def __init__(self) -> None:
-        self.body = b""
-        self.finished = False
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        self.body += chunk
-        return None
-
-    def finish(self) -> None:
-        self.finished = True
-
-
-def _decoder(inner: Body, chunk_size: int = 1024, limit: int = 1_000_000) -> GzipMessageDelegate:
+def _decoder(
+    inner: Collector, chunk_size: int = 1024, limit: int = 1_000_000
+) -> GzipMessageDelegate:
     delegate = GzipMessageDelegate(inner, chunk_size, limit)
     delegate.headers_received(
         RequestStartLine("POST", "/", "HTTP/1.1"), HTTPHeaders({"Content-Encoding": "gzip"})
@@ -61,7 +42,7 @@ TWO_MEMBERS = gzip.compress(b"first member, ") + gzip.compress(b"second member" 
 
 @pytest.mark.parametrize("size", [1, 7, 20, len(TWO_MEMBERS)])
 async def test_every_member_is_decoded(size: int) -> None:
-    inner = Body()
+    inner = Collector()
     delegate = _decoder(inner, chunk_size=16)
     await _feed(delegate, TWO_MEMBERS, size)
     delegate.finish()
@@ -70,7 +51,7 @@ async def test_every_member_is_decoded(size: int) -> None:
 
 
 async def test_a_member_boundary_at_a_chunk_boundary() -> None:
-    inner = Body()
+    inner = Collector()
     delegate = _decoder(inner)
     first = gzip.compress(b"a" * 10)
     await _feed(delegate, first, len(first))
@@ -85,7 +66,7 @@ async def test_a_member_boundary_at_a_chunk_boundary() -> None:
     ids=["nul", "garbage", "truncated-member", "half-magic"],
 )
 async def test_bytes_after_the_last_member_are_refused(trailer: bytes) -> None:
-    inner = Body()
+    inner = Collector()
     delegate = _decoder(inner)
     with pytest.raises(HTTPInputError) as info:
         await _feed(delegate, gzip.compress(b"payload") + trailer, 5)
@@ -95,7 +76,7 @@ async def test_bytes_after_the_last_member_are_refused(trailer: bytes) -> None:
 
 
 async def test_decoded_limit_counts_every_member() -> None:
-    inner = Body()
+    inner = Collector()
     delegate = _decoder(inner, chunk_size=4096, limit=150_000)
     member = gzip.compress(bytes(100_000))
     with pytest.raises(HTTPInputError) as info:
