@@ -48,15 +48,13 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final
 
 from typhoon import version as _typhoon_version
+from typhoon._client_body import BodySink, DrainSink, Sink
 from typhoon._client_connection import (
-    BodySink,
     ClientConnection,
     ConnectionPool,
     Deadline,
-    DrainSink,
     OutgoingRequest,
     Route,
-    Sink,
     StaleConnectionError,
     open_connection,
 )

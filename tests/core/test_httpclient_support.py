@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 from typhoon import errors
-from typhoon._client_connection import BodySink, DrainSink
+from typhoon._client_body import BodySink, DrainSink
 from typhoon._client_support import (
     DigestChallenge,
     ProxyConfig,
