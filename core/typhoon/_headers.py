@@ -202,6 +202,16 @@ def _bad_value(name: str) -> HTTPOutputError:
     return HTTPOutputError(f"invalid character (CR, LF or NUL) in value of header {name!r}")
 
 
+def _checked_value(name: str, value: object) -> str:
+    """A value that is not ``str``: bytes stand for themselves (latin-1), else TypeError."""
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("latin-1")
+        if "\r" in text or "\n" in text or "\x00" in text:
+            raise _bad_value(name)
+        return text
+    raise TypeError(f"value of header {name!r} must be str or bytes, not {type(value).__name__}")
+
+
 def _check_output_name(name: str) -> None:
     if name not in _CANONICAL and _TOKEN_RE.fullmatch(name) is None:
         raise HTTPOutputError(f"invalid header name {name!r}: not an RFC 9110 token")
@@ -218,7 +228,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     Values given through :meth:`add`, item assignment or the constructor must not
     contain CR, LF or NUL: these raise :class:`~typhoon.errors.HTTPOutputError`, since
-    such a value would inject extra header lines on the wire.
+    such a value would inject extra header lines on the wire. A ``bytes`` value is
+    kept as the text of the same bytes (latin-1), so it goes on the wire unchanged.
 
     >>> h = HTTPHeaders({"content-type": "text/html"})
     >>> h["Content-Type"]
@@ -276,8 +287,11 @@ class HTTPHeaders(MutableMapping[str, str]):
             _check_output_name(norm)
         # RFC 9110, section 5.5: CR, LF and NUL never belong in a value; one would let
         # the value start a new header line (response splitting).
-        if "\r" in value or "\n" in value or "\x00" in value:
-            raise _bad_value(norm)
+        try:
+            if "\r" in value or "\n" in value or "\x00" in value:
+                raise _bad_value(norm)
+        except TypeError:
+            value = _checked_value(norm, value)
         values = self._as_list.get(norm)
         if values is None:
             self._as_list[norm] = [value]
@@ -357,8 +371,11 @@ class HTTPHeaders(MutableMapping[str, str]):
         if norm is None:
             norm = _normalize_uncommon(name)
             _check_output_name(norm)
-        if "\r" in value or "\n" in value or "\x00" in value:
-            raise _bad_value(norm)
+        try:
+            if "\r" in value or "\n" in value or "\x00" in value:
+                raise _bad_value(norm)
+        except TypeError:
+            value = _checked_value(norm, value)
         self._as_list[norm] = [value]
 
     def __getitem__(self, name: str) -> str:

@@ -1235,3 +1235,17 @@ def test_server_request_matches_the_general_constructor(
     assert fast.arguments is not fast.query_arguments
     assert fast.request_time() >= 0
     assert fast.cookies is not None
+
+
+def test_header_values_given_as_bytes_are_kept_byte_for_byte() -> None:
+    headers = HTTPHeaders()
+    headers["User-Agent"] = b"MyAgent"  # type: ignore[assignment]
+    headers.add("X-Raw", b"caf\xc3\xa9")  # type: ignore[arg-type]
+    assert headers["User-Agent"] == "MyAgent"
+    assert headers["X-Raw"].encode("latin-1") == b"caf\xc3\xa9"
+    with pytest.raises(HTTPOutputError):
+        headers["X-Bad"] = b"a\r\nInjected: 1"  # type: ignore[assignment]
+    with pytest.raises(HTTPOutputError):
+        headers.add("X-Bad", b"a\x00b")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be str or bytes"):
+        headers["X-Number"] = 5  # type: ignore[assignment]
