@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import errno
+import os
 import socket
 import ssl
 import time
@@ -267,7 +269,12 @@ async def test_connection_refused() -> None:
     try:
         with pytest.raises(StreamClosedError) as info:
             await client.connect("127.0.0.1", port)
-        assert isinstance(info.value.real_error, ConnectionRefusedError)
+        error = info.value.real_error
+        assert isinstance(error, ConnectionRefusedError)
+        # In the system's words, not the event loop's "Connect call failed".
+        assert os.strerror(errno.ECONNREFUSED) in str(error)
+        assert str(port) in str(error)
+        assert isinstance(error.__cause__, ConnectionRefusedError)
     finally:
         client.close()
 

@@ -10,6 +10,7 @@ __all__ = ["IOStream", "SSLIOStream"]
 
 import asyncio
 import errno
+import os
 import socket as socket_module
 import ssl
 from collections.abc import Mapping
@@ -143,7 +144,17 @@ class IOStream(BaseIOStream):
     async def _connect(
         self, sock: socket_module.socket, address: Any, server_hostname: str | None
     ) -> None:
-        await self._get_loop().sock_connect(sock, address)
+        try:
+            await self._get_loop().sock_connect(sock, address)
+        except OSError as exc:
+            if not exc.errno:
+                raise
+            # The event loop words every failure "Connect call failed"; the system's
+            # words ("Connection refused") say why. The errno, and with it the class
+            # (ConnectionRefusedError, ...), stays.
+            raise OSError(
+                exc.errno, f"{os.strerror(exc.errno)} (connecting to {address!r})"
+            ) from exc
         await self._open_after_connect(sock, server_hostname)
 
     def _on_opened(self) -> None:
