@@ -88,6 +88,16 @@ UNTIL_CLOSE: Final = 3
 END_OF_MESSAGE: Final = EndOfMessage()
 
 TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Parser error reasons (llhttp's) and the words a refusal log line leads with.
+_PARSER_REASONS: Final = (
+    ("in Content-Length", "Only integer Content-Length is allowed"),
+    ("Duplicate Content-Length", "Multiple unequal Content-Lengths"),
+    ("chunk size", "invalid chunk size"),
+    ("can't be present with", "Message with both Transfer-Encoding and Content-Length"),
+    ("`Transfer-Encoding` header", "Unsupported Transfer-Encoding"),
+    ("Expected CRLF after version", "Malformed HTTP request line"),
+    ("Invalid header token", "no colon in header line"),
+)
 #: The known method a head with an unknown one is parsed under, and the longest unknown
 #: method taken.
 _STAND_IN_METHOD: Final = b"POST"
@@ -382,6 +392,10 @@ class HTTP1Base:
         reason = str(exc) or type(exc).__name__
         # RFC 9110, section 15.6.6: a well-formed version we do not speak.
         status = 505 if reason == "Invalid HTTP version" else 400
+        # The parser's reasons, led by the words Tornado uses for the same refusals.
+        for known, words in _PARSER_REASONS:
+            if known in reason:
+                return self._fail(f"{words} ({reason})", status)
         return self._fail(f"malformed HTTP message: {reason}", status)
 
     def _method_error(self, exc: HttpParserError) -> HTTPInputError:
@@ -502,13 +516,13 @@ class HTTP1Base:
         if te is not None:
             if cl is not None:
                 # RFC 9112, section 6.1: both at once is how requests are smuggled.
-                raise self._fail("both Transfer-Encoding and Content-Length")
+                raise self._fail("Message with both Transfer-Encoding and Content-Length")
             if version == HTTP10:
                 # RFC 9112, section 6.1: TE in an HTTP/1.0 message is faulty framing.
                 raise self._fail("Transfer-Encoding in an HTTP/1.0 message")
             codings = tokens(te)
             if codings.count("chunked") > 1:
-                raise self._fail("chunked transfer coding applied more than once")
+                raise self._fail("Unsupported Transfer-Encoding: chunked applied more than once")
             for coding in codings:
                 if TOKEN_RE.fullmatch(coding) is None:
                     raise self._fail("malformed Transfer-Encoding")
@@ -648,7 +662,7 @@ class HTTP1Base:
             try:
                 parser.feed_data(memoryview(buf)[pos:limit])
             except HttpParserError as exc:
-                raise self._fail(f"malformed chunked body: {exc}") from exc
+                raise self._fail(f"invalid chunk size or chunked framing: {exc}") from exc
             self._pos = limit
             parts = sink.parts
             if parts:

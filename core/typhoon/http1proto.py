@@ -315,10 +315,10 @@ class HTTP1ServerProtocol(HTTP1Base):
             if version is HTTP11:
                 raise self._fail("missing Host header")
         elif len(hosts) != 1:
-            raise self._fail("more than one Host header")
+            raise self._fail("Invalid Host header: more than one")
         elif hosts[0] != self._host_ok:
             if _HOST_RE.fullmatch(hosts[0]) is None:
-                raise self._fail("invalid Host header")
+                raise self._fail("Invalid Host header")
             self._host_ok = hosts[0]
         keep_alive = version is HTTP11
         expect = False
@@ -415,7 +415,7 @@ class HTTP1ServerProtocol(HTTP1Base):
 
     def _other_codings(self, codings: list[str]) -> NoReturn:
         # RFC 9112, section 6.1: a transfer coding the server does not understand.
-        raise self._fail(f"transfer coding not implemented: {', '.join(codings)}", 501)
+        raise self._fail(f"Unsupported Transfer-Encoding {', '.join(codings)}", 501)
 
     def _body_started(self) -> None:
         self._waiting_continue = False
