@@ -540,10 +540,10 @@ class StaticFileHandler(RequestHandler):
     @classmethod
     def _compute_version(cls, abs_path: str) -> str | None:
         try:
-            status = os.stat(abs_path)
+            status: os.stat_result | None = os.stat(abs_path)
         except OSError:
-            pass  # nothing on disk: get_content_version decides (subclasses may serve it)
-        else:
+            status = None  # nothing on disk: get_content_version decides (subclasses may)
+        if status is not None:
             if not stat.S_ISREG(status.st_mode):
                 # A directory, FIFO, device or socket has no content to hash, and
                 # opening a FIFO or reading /dev/zero would never end.
