@@ -287,11 +287,10 @@ class MultipartParser:
             self._state = _AFTER_DELIMITER
             return True
         if state == _PREAMBLE:
-            first = self._first_delimiter
-            if len(buf) < len(first) and first.startswith(bytes(buf)):
+            at_delimiter = self._take_first_delimiter()
+            if at_delimiter is None:
                 return False
-            if buf.startswith(first):
-                self._drop(len(first))
+            if at_delimiter:
                 self._state = _AFTER_DELIMITER
                 return True
             delimiter = self._delimiter
@@ -335,15 +334,29 @@ class MultipartParser:
             # RFC 2046, section 5.1.1: body-part := MIME-part-headers [CRLF *OCTET].
             # Without the optional part, the CRLF that ended the header block is the
             # one of the next delimiter: the part is empty.
-            first = self._first_delimiter
-            if len(buf) < len(first) and first.startswith(bytes(buf)):
+            at_delimiter = self._take_first_delimiter()
+            if at_delimiter is None:
                 return False
-            if buf.startswith(first):
-                self._drop(len(first))
+            if at_delimiter:
                 self._delegate.finish_part()
                 self._state = _AFTER_DELIMITER
             else:
                 self._state = _PART_BODY
+            return True
+        return False
+
+    def _take_first_delimiter(self) -> bool | None:
+        """Consume a delimiter at the very start of the buffer (one not preceded by CRLF).
+
+        Returns True when it was there, False when the buffer starts otherwise, and None
+        while the buffered bytes are too few to tell.
+        """
+        buf = self._buf
+        first = self._first_delimiter
+        if len(buf) < len(first) and first.startswith(bytes(buf)):
+            return None
+        if buf.startswith(first):
+            self._drop(len(first))
             return True
         return False
 
