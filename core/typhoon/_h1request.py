@@ -136,11 +136,7 @@ class WireRequestConnection(HTTP1Connection):
         )
         if wire._in_loop and not wire._write_paused:
             # The common case: answered while its request is dispatched.
-            out = wire._out
-            if out is None:
-                wire._out = [data]
-            else:
-                out.append(data)
+            wire._collect(data)
             return wire._settings.done
         return wire._send(data)
 
@@ -207,8 +203,7 @@ class WireRequestConnection(HTTP1Connection):
             if self._finished:
                 wire._close()
             else:
-                wire._closing = True
-                transport.abort()
+                wire._abort()
 
     def detach(self) -> IOStream:
         """Take the connection over as an :class:`IOStream`; HTTP processing stops.
@@ -274,8 +269,7 @@ class TransportView:
         if wire.is_idle():
             wire._close()
         else:
-            wire._closing = True
-            transport.abort()
+            wire._abort()
 
     def write(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
         """Send raw bytes, in order with what the request's connection writes.

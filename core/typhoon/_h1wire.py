@@ -10,16 +10,25 @@ Strategy. :class:`WireServerConnection` is the protocol of the accepted socket's
 transport: ``data_received`` feeds :class:`~typhoon.http1proto.HTTP1ServerProtocol`
 and the events it returns are dispatched to the application's delegates in the same
 call, so a request that arrives in one segment and is answered synchronously costs one
-pass through Python and one ``send`` (the response bytes of a pass are joined). There
-is no stream, no read future and no task per request. The protocol object decides
-everything about HTTP (framing, limits, keep-alive, pipelining order); this module
-adds the deadlines, flow control and the delegate calls.
+pass through Python and one ``send``. There is no stream, no read future and no task
+per request. The protocol object decides everything about HTTP (framing, limits,
+keep-alive, pipelining order); this module adds the deadlines, flow control, output
+batching and the delegate calls.
 
 Deadlines are totals per phase and cost nothing per request: one timer per connection
 stays armed at the earliest deadline that may matter, and when it fires it either acts
 or re-arms for the current deadline. The head phase (``header_timeout``) starts when
 the connection waits for a request, so an idle keep-alive connection and a client
 trickling its head are cut by the same deadline; the body phase starts with the body.
+
+Output is sent once per turn of the event loop: what a connection writes waits until
+every event the loop's current turn delivered has been dispatched, then each connection
+hands its bytes to its transport in one piece (pipelined responses, and a response
+written in parts, leave in one ``send``). Under load this answers a batch of clients
+together, which lets a client woken by its response find the next responses already
+sent instead of being woken again for each; a single request waits for nothing but the
+end of its own turn. A connection whose waiting output reaches 64 KiB sends it at once,
+so the transport's flow control sees large bodies as they are written.
 
 Back pressure: while a delegate's awaitable is pending, or the application has not
 finished its response, nothing more is parsed; received bytes wait in the protocol
@@ -96,6 +105,8 @@ _TIMER_CONTEXT = contextvars.Context()
 _READ_SIZE = 256 * 1024
 #: How long ``close`` lets a graceful close (TLS close_notify) take before aborting.
 _CLOSE_GRACE = 1.0
+#: Output waiting for the end of the loop's turn is sent at once when it reaches this.
+_OUT_LIMIT = 64 * 1024
 
 
 class ServerSettings:
@@ -111,6 +122,7 @@ class ServerSettings:
         "delegate",
         "done",
         "draining",
+        "flush_queue",
         "header_timeout",
         "loop",
         "max_body_size",
@@ -159,6 +171,16 @@ class ServerSettings:
         self.connections: set[WireServerConnection] = set()
         #: The read buffer all connections share (see WireServerConnection.get_buffer).
         self.read_view = memoryview(bytearray(_READ_SIZE))
+        #: Connections with output waiting for the end of the loop's turn.
+        self.flush_queue: list[WireServerConnection] = []
+
+    def flush_queued(self) -> None:
+        """Send the output each queued connection collected during the loop's last turn."""
+        queue = self.flush_queue
+        self.flush_queue = []
+        for wire in queue:
+            wire._queued = False
+            wire._flush()
 
 
 class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
@@ -180,9 +202,11 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         "_msg",
         "_msg_open",
         "_out",
+        "_out_size",
         "_parked",
         "_phase",
         "_proto",
+        "_queued",
         "_read_paused",
         "_req",
         "_settings",
@@ -216,7 +240,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         self._msg_open = False
         # A delegate's awaitable is pending: nothing is dispatched until it completes.
         self._busy = False
-        # Inside _process: writes are collected and sent as one at the end of the pass.
+        # Inside _process: events are being dispatched.
         self._in_loop = False
         # The protocol object waits for our response (or a detach) before parsing on.
         self._parked = False
@@ -224,8 +248,11 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         self._closing = False
         # After an error response: reading and discarding until the close.
         self._lingering = False
-        # Bytes written during a pass of _process, sent together at its end.
+        # Bytes written and not yet given to the transport (sent at the end of the
+        # loop's turn), their total size, and whether the server's flush queue has us.
         self._out: list[bytes] | None = None
+        self._out_size = 0
+        self._queued = False
         self._phase = _NONE
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -309,6 +336,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._closing = True
+        self._out = None  # unsendable now
         self._lingering = False
         self._disarm()
         self._release_writers(exc)
@@ -469,12 +497,6 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
             self._fail(exc)
         finally:
             self._in_loop = False
-            out = self._out
-            if out is not None:
-                self._out = None
-                transport = self._transport
-                if transport is not None and not transport.is_closing():
-                    transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _await(self, result: Any) -> None:
         try:
@@ -603,16 +625,15 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         self._linger()
 
     def _write_now(self, data: bytes) -> None:
-        """Send ``data`` after anything collected in this pass."""
-        transport = self._transport
+        """Send ``data`` now, after anything written before it."""
         out = self._out
-        self._out = None
-        if transport is None or transport.is_closing():
-            return
         if out is not None:
             out.append(data)
-            data = b"".join(out)
-        transport.write(data)
+            self._flush()
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def _linger(self) -> None:
         """Close after an error response without losing it to a reset.
@@ -624,6 +645,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         transport = self._transport
         if transport is None or self._closing:
             return
+        self._flush()
         self._closing = True
         self._lingering = True
         self._waiting = 0
@@ -650,34 +672,61 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         else:
             transport.close()
 
+    def _abort(self) -> None:
+        """Cut the connection: what was written goes first, the rest of the exchange never."""
+        self._flush()
+        self._closing = True
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+
     def _close(self) -> None:
         """Close after sending what was written."""
         self._closing = True
         transport = self._transport
         if transport is not None and not transport.is_closing():
-            if self._out is not None:
-                self._write_now(b"")
+            self._flush()
             transport.close()
 
     # --- writing ---------------------------------------------------------------------
 
     def _collect(self, data: bytes) -> None:
+        """Queue ``data`` for the end of the loop's turn (or send now past the limit)."""
         out = self._out
         if out is None:
             self._out = [data]
+            size = len(data)
+            if not self._queued:
+                self._queued = True
+                settings = self._settings
+                queue = settings.flush_queue
+                if not queue:
+                    settings.loop.call_soon(settings.flush_queued, context=_TIMER_CONTEXT)
+                queue.append(self)
         else:
             out.append(data)
+            size = self._out_size + len(data)
+        self._out_size = size
+        if size >= _OUT_LIMIT:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Give the transport what was collected, in one piece."""
+        out = self._out
+        if out is None:
+            return
+        self._out = None
+        self._out_size = 0
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _send(self, data: bytes) -> asyncio.Future[None]:
-        """Send (or collect) ``data``; the future says when to write more."""
+        """Send ``data`` in order with the rest; the future says when to write more."""
         if data:
-            if self._in_loop:
-                self._collect(data)
-            else:
-                transport = self._transport
-                if transport is None:
-                    return closed_future()
-                transport.write(data)
+            if not self._in_loop and self._transport is None:
+                return closed_future()
+            self._collect(data)
         if self._write_paused:
             future: asyncio.Future[None] = self._settings.loop.create_future()
             waiters = self._drain_waiters
@@ -717,8 +766,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         transport = self._transport
         if req is not self._req or transport is None or self._closing:
             raise StreamClosedError()
-        if self._out is not None:
-            self._write_now(b"")
+        self._flush()
         self._closing = True
         self._disarm()
         self._req = None
@@ -774,7 +822,5 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
             except TimeoutError:
                 # No close_notify in time: fall through and abort.
                 pass
-        self._closing = True
-        if self._transport is not None:
-            self._transport.abort()
+        self._abort()
         await waiter
