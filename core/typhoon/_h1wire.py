@@ -26,9 +26,11 @@ every event the loop's current turn delivered has been dispatched, then each con
 hands its bytes to its transport in one piece (pipelined responses, and a response
 written in parts, leave in one ``send``). Under load this answers a batch of clients
 together, which lets a client woken by its response find the next responses already
-sent instead of being woken again for each; a single request waits for nothing but the
-end of its own turn. A connection whose waiting output reaches 64 KiB sends it at once,
-so the transport's flow control sees large bodies as they are written.
+sent instead of being woken again for each. On asyncio's own loops the last callback of
+a turn sends at once (the loop's queue of ready callbacks is empty), so a lone request
+costs no extra turn; on other loops one callback per turn sends. A connection whose
+waiting output reaches 64 KiB sends it at once, so the transport's flow control sees
+large bodies as they are written.
 
 Back pressure: while a delegate's awaitable is pending, or the application has not
 finished its response, nothing more is parsed; received bytes wait in the protocol
@@ -46,6 +48,7 @@ from __future__ import annotations
 __all__ = ["ServerSettings", "WireServerConnection"]
 
 import asyncio
+import collections
 import contextvars
 import time
 from collections.abc import Callable
@@ -123,6 +126,7 @@ class ServerSettings:
         "done",
         "draining",
         "flush_queue",
+        "flush_scheduled",
         "header_timeout",
         "loop",
         "max_body_size",
@@ -130,6 +134,7 @@ class ServerSettings:
         "no_keep_alive",
         "params",
         "read_view",
+        "ready",
         "start_request",
     )
 
@@ -173,14 +178,36 @@ class ServerSettings:
         self.read_view = memoryview(bytearray(_READ_SIZE))
         #: Connections with output waiting for the end of the loop's turn.
         self.flush_queue: list[WireServerConnection] = []
+        #: A callback to send the queue is scheduled.
+        self.flush_scheduled = False
+        #: The callbacks asyncio's loop still runs in its current turn (another loop's
+        #: queue is not known: None).
+        ready = getattr(loop, "_ready", None)
+        self.ready: collections.deque[Any] | None = (
+            ready if isinstance(ready, collections.deque) else None
+        )
 
     def flush_queued(self) -> None:
-        """Send the output each queued connection collected during the loop's last turn."""
+        """Send the output each queued connection collected."""
         queue = self.flush_queue
         self.flush_queue = []
         for wire in queue:
             wire._queued = False
             wire._flush()
+
+    def flush_soon(self) -> None:
+        """See that the queue is sent once the loop's current turn has run its callbacks."""
+        ready = self.ready
+        if ready is not None and not ready:
+            # This is the turn's last callback: nothing else can add to the batch.
+            self.flush_queued()
+        elif not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._scheduled_flush, context=_TIMER_CONTEXT)
+
+    def _scheduled_flush(self) -> None:
+        self.flush_scheduled = False
+        self.flush_queued()
 
 
 class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
@@ -497,6 +524,8 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
             self._fail(exc)
         finally:
             self._in_loop = False
+            if self._settings.flush_queue:
+                self._settings.flush_soon()
 
     def _await(self, result: Any) -> None:
         try:
@@ -698,17 +727,16 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
             size = len(data)
             if not self._queued:
                 self._queued = True
-                settings = self._settings
-                queue = settings.flush_queue
-                if not queue:
-                    settings.loop.call_soon(settings.flush_queued, context=_TIMER_CONTEXT)
-                queue.append(self)
+                self._settings.flush_queue.append(self)
         else:
             out.append(data)
             size = self._out_size + len(data)
         self._out_size = size
         if size >= _OUT_LIMIT:
             self._flush()
+        elif not self._in_loop:
+            # Written from outside a dispatch pass (a task, a timer): no pass end sees it.
+            self._settings.flush_soon()
 
     def _flush(self) -> None:
         """Give the transport what was collected, in one piece."""

@@ -1,7 +1,8 @@
 """How the server connection hands responses to its transport.
 
-Output waits for the end of the event loop's turn, so a turn's responses leave together;
-past 64 KiB of waiting output a connection sends at once, so flow control still works.
+Output waits for the end of the event loop's turn, so a turn's responses leave together
+(the turn's last callback sends at once); past 64 KiB of waiting output a connection
+sends at once, so flow control still works.
 The first tests drive connections in process through recording transports (the order of
 dispatch and writes is the point); the last ones use real loopback sockets.
 """
@@ -77,7 +78,7 @@ def feed(wire: Any, data: bytes) -> None:
     wire.data_received(data)
 
 
-async def test_a_turns_responses_are_written_after_all_its_requests_are_dispatched() -> None:
+async def test_a_turns_responses_are_written_after_all_its_callbacks_ran() -> None:
     log: list[tuple[str, str]] = []
 
     def app(request: HTTPServerRequest) -> None:
@@ -87,21 +88,46 @@ async def test_a_turns_responses_are_written_after_all_its_requests_are_dispatch
     server = HTTPServer(app)
     transports = [RecordingTransport(name, log) for name in ("/a", "/b", "/c")]
     wires = [connect(server, transport) for transport in transports]
-    # One turn of the loop: three connections each deliver a request.
+    # One turn of the loop: three connections each deliver a request, then some other
+    # callback of the same turn runs.
+    loop = asyncio.get_running_loop()
     for wire, transport in zip(wires, transports, strict=True):
-        feed(wire, get(transport.name))
-    assert log == [("dispatch", "/a"), ("dispatch", "/b"), ("dispatch", "/c")]
-    await asyncio.sleep(0)  # the end of the turn
-    assert log[3:] == [("write", "/a"), ("write", "/b"), ("write", "/c")]
+        loop.call_soon(feed, wire, get(transport.name))
+    loop.call_soon(log.append, ("other callback", ""))
+    await asyncio.sleep(0.05)
+    assert log == [
+        ("dispatch", "/a"),
+        ("dispatch", "/b"),
+        ("dispatch", "/c"),
+        ("other callback", ""),
+        ("write", "/a"),
+        ("write", "/b"),
+        ("write", "/c"),
+    ]
     for transport in transports:
         [response] = transport.writes
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
         assert response.endswith(b"\r\n\r\n" + transport.name.encode())
 
 
-async def test_pipelined_responses_and_parts_of_one_response_leave_in_one_write() -> None:
+async def test_the_last_callback_of_a_turn_sends_at_once() -> None:
     log: list[tuple[str, str]] = []
+    server = HTTPServer(lambda request: respond(request, b"alone"))
+    transport = RecordingTransport("c", log)
+    wire = connect(server, transport)
 
+    def deliver() -> None:
+        feed(wire, get())
+        log.append(("pass over", ""))
+
+    # The only callback of its turn (the test itself waits on a timer).
+    asyncio.get_running_loop().call_soon(deliver)
+    await asyncio.sleep(0.05)
+    assert log == [("write", "c"), ("pass over", "")]
+    assert transport.writes[0].endswith(b"\r\n\r\nalone")
+
+
+async def test_pipelined_responses_and_parts_of_one_response_leave_in_one_write() -> None:
     def app(request: HTTPServerRequest) -> None:
         assert request.connection is not None
         headers = HTTPHeaders({"Transfer-Encoding": "chunked"})
@@ -110,11 +136,10 @@ async def test_pipelined_responses_and_parts_of_one_response_leave_in_one_write(
         request.connection.write(request.path.encode())
         request.connection.finish()
 
-    transport = RecordingTransport("c", log)
+    transport = RecordingTransport("c", [])
     wire = connect(HTTPServer(app), transport)
     feed(wire, get("/x") + get("/y"))
-    assert transport.writes == []
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
     [data] = transport.writes
     assert data.count(b"HTTP/1.1 200 OK") == 2
     assert data.index(b"4\r\none \r\n2\r\n/x\r\n") < data.index(b"4\r\none \r\n2\r\n/y\r\n")
