@@ -30,6 +30,7 @@ class RecordingTransport(asyncio.Transport):
         self.writes: list[bytes] = []
         self.protocol: Any = None
         self.closing = False
+        self.reading = True
 
     def write(self, data: Any) -> None:
         self.writes.append(bytes(data))
@@ -53,10 +54,10 @@ class RecordingTransport(asyncio.Transport):
         return default
 
     def pause_reading(self) -> None:
-        pass
+        self.reading = False
 
     def resume_reading(self) -> None:
-        pass
+        self.reading = True
 
     def get_write_buffer_size(self) -> int:
         return 0
