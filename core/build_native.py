@@ -38,6 +38,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "typhoon/http1proto.py",
     "typhoon/_h1context.py",
     "typhoon/_h1request.py",
+    "typhoon/_h1settings.py",
     "typhoon/_h1wire.py",
 )
 

@@ -1,10 +1,10 @@
 """The HTTP/1.1 server connection as an asyncio protocol: the server's fast path.
 
 Layer 4 (private to ``typhoon.httpserver``): imports :mod:`typhoon.http1proto`,
-:mod:`typhoon.http1connection`, the private :mod:`typhoon._h1context` and
-:mod:`typhoon._h1request`, :mod:`typhoon.httputil`, :mod:`typhoon.iostream`,
-:mod:`typhoon.concurrent`, :mod:`typhoon.errors`, :mod:`typhoon.log` and the standard
-library.
+:mod:`typhoon.http1connection`, the private :mod:`typhoon._h1context`,
+:mod:`typhoon._h1request` and :mod:`typhoon._h1settings`, :mod:`typhoon.httputil`,
+:mod:`typhoon.iostream`, :mod:`typhoon.concurrent`, :mod:`typhoon.errors`,
+:mod:`typhoon.log` and the standard library.
 
 Strategy. :class:`WireServerConnection` is the protocol of the accepted socket's
 transport: ``data_received`` feeds :class:`~typhoon.http1proto.HTTP1ServerProtocol`
@@ -45,23 +45,19 @@ WebSocket), handing over any bytes already received.
 
 from __future__ import annotations
 
-__all__ = ["ServerSettings", "WireServerConnection"]
+__all__ = ["WireServerConnection"]
 
 import asyncio
-import collections
-import contextvars
-import time
-from collections.abc import Callable
 from typing import Any, cast
 
 from typhoon._h1context import RequestContext
 from typhoon._h1request import WireRequestConnection, adopt_transport
+from typhoon._h1settings import CALLBACK_CONTEXT, ServerSettings
 from typhoon.concurrent import convert_yielded
 from typhoon.errors import HTTPInputError, StreamClosedError
 from typhoon.http1connection import (
     TIMEOUT_RESPONSE,
     GzipMessageDelegate,
-    HTTP1ConnectionParameters,
     closed_future,
     error_response,
 )
@@ -74,10 +70,8 @@ from typhoon.http1proto import (
     State,
 )
 from typhoon.httputil import (
-    HTTPConnection,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
-    HTTPServerRequest,
     RequestStartLine,
     _server_request,
 )
@@ -101,113 +95,10 @@ _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1024 * 1024
 _tuple_new = tuple.__new__
 
-#: The context deadline callbacks run in: they touch only connection state, and one
-#: shared context spares each connection a copy of the current one.
-_TIMER_CONTEXT = contextvars.Context()
-#: Size of the read buffer (the most one read takes from the socket).
-_READ_SIZE = 256 * 1024
 #: How long ``close`` lets a graceful close (TLS close_notify) take before aborting.
 _CLOSE_GRACE = 1.0
 #: Output waiting for the end of the loop's turn is sent at once when it reaches this.
 _OUT_LIMIT = 64 * 1024
-
-
-class ServerSettings:
-    """What every connection of one server shares (kept once, not per connection)."""
-
-    __slots__ = (
-        "body_timeout",
-        "callback",
-        "chunk_size",
-        "clock",
-        "connections",
-        "decompress",
-        "delegate",
-        "done",
-        "draining",
-        "flush_queue",
-        "flush_scheduled",
-        "header_timeout",
-        "loop",
-        "max_body_size",
-        "max_header_size",
-        "no_keep_alive",
-        "params",
-        "read_view",
-        "ready",
-        "start_request",
-    )
-
-    def __init__(
-        self,
-        delegate: HTTPServerConnectionDelegate,
-        params: HTTP1ConnectionParameters,
-        max_body_size: int,
-        loop: asyncio.AbstractEventLoop,
-        start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = None,
-        callback: Callable[[HTTPServerRequest], object] | None = None,
-    ) -> None:
-        self.delegate = delegate
-        #: Makes the message delegate of each request (the application's own
-        #: ``start_request`` when nothing needs to wrap it).
-        self.start_request = start_request or delegate.start_request
-        #: A plain request callback, given requests without a body directly.
-        self.callback = callback
-        #: ``loop.time`` (the monotonic clock itself on asyncio's own loops, which
-        #: spares a call per request).
-        self.clock: Callable[[], float] = (
-            time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
-        )
-        self.params = params
-        self.loop = loop
-        self.no_keep_alive = params.no_keep_alive
-        self.chunk_size = params.chunk_size
-        self.max_header_size = params.max_header_size
-        self.header_timeout = params.header_timeout
-        self.body_timeout = params.body_timeout
-        self.max_body_size = max_body_size
-        self.decompress = params.decompress
-        #: Set by a graceful shutdown: finish the current exchange, then close.
-        self.draining = False
-        #: The resolved future that writes return when nothing is pending.
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.done.set_result(None)
-        #: Open connections (the server's registry).
-        self.connections: set[WireServerConnection] = set()
-        #: The read buffer all connections share (see WireServerConnection.get_buffer).
-        self.read_view = memoryview(bytearray(_READ_SIZE))
-        #: Connections with output waiting for the end of the loop's turn.
-        self.flush_queue: list[WireServerConnection] = []
-        #: A callback to send the queue is scheduled.
-        self.flush_scheduled = False
-        #: The callbacks asyncio's loop still runs in its current turn (another loop's
-        #: queue is not known: None).
-        ready = getattr(loop, "_ready", None)
-        self.ready: collections.deque[Any] | None = (
-            ready if isinstance(ready, collections.deque) else None
-        )
-
-    def flush_queued(self) -> None:
-        """Send the output each queued connection collected."""
-        queue = self.flush_queue
-        self.flush_queue = []
-        for wire in queue:
-            wire._queued = False
-            wire._flush()
-
-    def flush_soon(self) -> None:
-        """See that the queue is sent once the loop's current turn has run its callbacks."""
-        ready = self.ready
-        if ready is not None and not ready:
-            # This is the turn's last callback: nothing else can add to the batch.
-            self.flush_queued()
-        elif not self.flush_scheduled:
-            self.flush_scheduled = True
-            self.loop.call_soon(self._scheduled_flush, context=_TIMER_CONTEXT)
-
-    def _scheduled_flush(self) -> None:
-        self.flush_scheduled = False
-        self.flush_queued()
 
 
 class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
@@ -596,7 +487,9 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         if timer is not None:
             timer.cancel()
         self._timer_at = deadline
-        self._timer = self._settings.loop.call_at(deadline, self._on_timer, context=_TIMER_CONTEXT)
+        self._timer = self._settings.loop.call_at(
+            deadline, self._on_timer, context=CALLBACK_CONTEXT
+        )
 
     def _disarm(self) -> None:
         timer = self._timer
@@ -615,7 +508,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         loop = self._settings.loop
         if loop.time() < self._deadline:
             self._timer_at = self._deadline
-            self._timer = loop.call_at(self._deadline, self._on_timer, context=_TIMER_CONTEXT)
+            self._timer = loop.call_at(self._deadline, self._on_timer, context=CALLBACK_CONTEXT)
             return
         proto = self._proto
         if phase == _HEAD and not proto.trailing_data[0]:
@@ -688,7 +581,7 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         loop = self._settings.loop
         self._disarm()
         self._timer_at = loop.time() + _LINGER_SECONDS
-        self._timer = loop.call_at(self._timer_at, self._on_timer, context=_TIMER_CONTEXT)
+        self._timer = loop.call_at(self._timer_at, self._on_timer, context=CALLBACK_CONTEXT)
 
     def _end_linger(self) -> None:
         """Lingering is over: close, or abort if the client is not reading our response."""

@@ -1,8 +1,9 @@
 """A non-blocking, single-threaded HTTP/1.1 server.
 
 Layer 4 (http): imports :mod:`typhoon.tcpserver`, :mod:`typhoon.http1connection`, the
-private :mod:`typhoon._h1wire`, :mod:`typhoon.httputil`, :mod:`typhoon.iostream`,
-:mod:`typhoon.netutil`, :mod:`typhoon.log` and the standard library.
+private :mod:`typhoon._h1wire` and :mod:`typhoon._h1settings`, :mod:`typhoon.httputil`,
+:mod:`typhoon.iostream`, :mod:`typhoon.netutil`, :mod:`typhoon.log` and the standard
+library.
 
 :class:`HTTPServer` takes an application in one of two forms:
 
@@ -47,7 +48,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from typhoon._h1context import RequestContext
-from typhoon._h1wire import ServerSettings, WireServerConnection
+from typhoon._h1settings import ServerSettings
+from typhoon._h1wire import WireServerConnection
 from typhoon.http1connection import HTTP1ConnectionParameters, HTTP1ServerConnection
 from typhoon.httputil import (
     HTTPConnection,
