@@ -11,15 +11,13 @@ import asyncio
 import gzip
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
-from typhoon.httpserver import HTTPServer
-from typhoon.netutil import bind_sockets
+from _webserver import WAIT
+from _webserver import serve as serve_app
 from typhoon.web import Application, RequestHandler
-
-WAIT = 5.0
 
 
 class Describe(RequestHandler):
@@ -37,17 +35,8 @@ class Describe(RequestHandler):
     put = post
 
 
-@asynccontextmanager
-async def serve(**settings: object) -> AsyncIterator[int]:
-    app = Application([("/", Describe)], load_entrypoints=False)
-    server = HTTPServer(app, **settings)  # type: ignore[arg-type]
-    [sock] = bind_sockets(0, "127.0.0.1")
-    server.add_sockets([sock])
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.stop()
-        await asyncio.wait_for(server.close_all_connections(), WAIT)
+def serve(**settings: Any) -> AbstractAsyncContextManager[int]:
+    return serve_app(Application([("/", Describe)], load_entrypoints=False), **settings)
 
 
 async def post(port: int, method: bytes, content_type: bytes, body: bytes) -> tuple[bytes, bytes]:

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
-from typhoon.httpserver import HTTPServer
-from typhoon.iostream import IOStream
-from typhoon.netutil import bind_sockets
+from _webserver import WAIT
+from _webserver import serve as serve_app
 from typhoon.web import Application, RequestHandler
-
-WAIT = 5.0
 
 
 class ChunkedByHand(RequestHandler):
@@ -42,27 +38,12 @@ class Fine(RequestHandler):
         self.write("fine")
 
 
-class StreamModeServer(HTTPServer):
-    """Overriding handle_stream serves connections through IOStream instead."""
-
-    def handle_stream(self, stream: IOStream, address: tuple[str, int]) -> None:
-        super().handle_stream(stream, address)
-
-
-@asynccontextmanager
-async def serve(mode: str) -> AsyncIterator[int]:
+def serve(mode: str) -> AbstractAsyncContextManager[int]:
     app = Application(
         [("/finish", ChunkedByHand), ("/flush", FlushedByHand), ("/fine", Fine)],
         load_entrypoints=False,
     )
-    server = StreamModeServer(app) if mode == "stream" else HTTPServer(app)
-    [sock] = bind_sockets(0, "127.0.0.1")
-    server.add_sockets([sock])
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.stop()
-        await asyncio.wait_for(server.close_all_connections(), WAIT)
+    return serve_app(app, mode)
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
