@@ -29,9 +29,11 @@ from pathlib import Path
 __all__ = ["COMPILED_MODULES", "PURE_PYTHON_VARIABLE", "build_extensions", "build_tree"]
 
 #: The modules compiled, as paths relative to the distribution root: the HTTP/1.1 protocol
-#: (server and client), the server's transport-driven connection and the stream buffers.
+#: (server and client), the server's transport-driven connection, the header fields
+#: (``HTTPHeaders``) and the stream buffers.
 COMPILED_MODULES: tuple[str, ...] = (
     "typhoon/_buffers.py",
+    "typhoon/_headers.py",
     "typhoon/_http1events.py",
     "typhoon/_http1base.py",
     "typhoon/_http1client.py",

@@ -1,8 +1,10 @@
 """HTTP header fields: the :class:`HTTPHeaders` multi-map and header-parameter parsing.
 
 Layer 4 (private to ``typhoon.httputil`` and ``typhoon.http1proto``): imports only
-``typhoon.errors`` and the standard library. ``typhoon.httputil`` re-exports the public
-names.
+``typhoon.errors`` and the standard library (and ``mypy_extensions`` for the compiler's
+class decorator, when it is installed). ``typhoon.httputil`` re-exports the public names.
+Compiled with the request path in the wheel (``core/build_native.py``); the class stays
+open to subclasses written in Python.
 
 Strategy. Field names are case-insensitive (RFC 9110, section 5.1), so every name is
 stored in one canonical spelling, ``Content-Type``: each ``-``-separated word
@@ -30,9 +32,17 @@ __all__ = [
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from functools import lru_cache
-from typing import Any, overload
+from typing import Any, Final
 
 from typhoon.errors import HTTPInputError, HTTPOutputError
+
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # only the compiler reads the decorator; at run time it does nothing
+
+    def mypyc_attr(*_args: Any, **_kwargs: Any) -> Any:  # type: ignore[misc]
+        return lambda cls: cls
+
 
 # Names seen on most requests and responses. Their canonical spelling is precomputed so
 # the parser and the web layer never normalise them at run time.
@@ -155,12 +165,12 @@ def _spellings(name: str) -> tuple[str, ...]:
 
 
 #: Canonical spelling by text spelling, for the common names (never mutated).
-_CANONICAL: dict[str, str] = {
+_CANONICAL: Final[dict[str, str]] = {
     spelling: name for name in _COMMON_NAMES for spelling in _spellings(name)
 }
 
 #: Canonical spelling by raw bytes, for the parser's hot path (never mutated).
-_CANONICAL_BYTES: dict[bytes, str] = {
+_CANONICAL_BYTES: Final[dict[bytes, str]] = {
     spelling.encode("latin-1"): name for spelling, name in _CANONICAL.items()
 }
 
@@ -195,11 +205,25 @@ def normalize_header_name_bytes(name: bytes) -> str:
     return canonical
 
 
-_canonical_of = _CANONICAL.get
-
-
 def _bad_value(name: str) -> HTTPOutputError:
     return HTTPOutputError(f"invalid character (CR, LF or NUL) in value of header {name!r}")
+
+
+def _field_value(name: str, value: object) -> str:
+    """``value`` as it goes on the wire, checked for CR, LF and NUL.
+
+    Raises:
+        HTTPOutputError: the value contains one of them.
+        TypeError: the value is neither text nor bytes.
+    """
+    if isinstance(value, str):
+        # RFC 9110, section 5.5: CR, LF and NUL never belong in a value; one would let
+        # the value start a new header line (response splitting). A printable value has
+        # none of them, which one pass tells for nearly every value.
+        if not value.isprintable() and ("\r" in value or "\n" in value or "\x00" in value):
+            raise _bad_value(name)
+        return value
+    return _checked_value(name, value)
 
 
 def _checked_value(name: str, value: object) -> str:
@@ -217,6 +241,8 @@ def _check_output_name(name: str) -> None:
         raise HTTPOutputError(f"invalid header name {name!r}: not an RFC 9110 token")
 
 
+# Compiled as a native class that interpreted code may still subclass.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HTTPHeaders(MutableMapping[str, str]):
     """A case-insensitive multi-map of HTTP header fields.
 
@@ -246,57 +272,47 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     _as_list: dict[str, list[str]]
 
-    @overload
-    def __init__(self, __arg: Mapping[str, str], **kwargs: str) -> None: ...
-
-    @overload
-    def __init__(self, __arg: Iterable[tuple[str, str]], **kwargs: str) -> None: ...
-
-    @overload
-    def __init__(self, **kwargs: str) -> None: ...
-
-    def __init__(self, *args: Any, **kwargs: str) -> None:
+    def __init__(
+        self,
+        __fields: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        **kwargs: str,
+    ) -> None:
         self._as_list = {}
-        if not args and not kwargs:
-            return
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
+        if __fields is None:
+            if kwargs:
+                self.update(**kwargs)
+        elif not kwargs and isinstance(__fields, HTTPHeaders):
             # Copy every field line, not just the joined values.
-            for name, value in args[0].get_all():
+            for name, value in __fields.get_all():
                 self.add(name, value)
         else:
-            self.update(*args, **kwargs)
+            self.update(__fields, **kwargs)
 
     @classmethod
     def _from_parsed(cls, fields: dict[str, list[str]]) -> HTTPHeaders:
         """Wrap fields the HTTP/1.1 parser already normalised and validated (no copy)."""
-        headers = cls.__new__(cls)
+        headers = HTTPHeaders() if cls is HTTPHeaders else cls()
         headers._as_list = fields
         return headers
 
     # --- multi-value interface -----------------------------------------------------
 
-    def add(self, name: str, value: str) -> None:
+    def add(self, name: str, value: str | bytes | bytearray) -> None:
         """Add a field line, keeping the values already present for ``name``.
 
         Raises:
             HTTPOutputError: ``value`` contains CR, LF or NUL, or ``name`` is not a token.
         """
-        norm = _canonical_of(name)
+        norm = _CANONICAL.get(name)
         if norm is None:
             norm = _normalize_uncommon(name)
             _check_output_name(norm)
-        # RFC 9110, section 5.5: CR, LF and NUL never belong in a value; one would let
-        # the value start a new header line (response splitting).
-        try:
-            if "\r" in value or "\n" in value or "\x00" in value:
-                raise _bad_value(norm)
-        except TypeError:
-            value = _checked_value(norm, value)
+        text = _field_value(norm, value)
         values = self._as_list.get(norm)
         if values is None:
-            self._as_list[norm] = [value]
+            self._as_list[norm] = [text]
         else:
-            values.append(value)
+            values.append(text)
 
     def get_list(self, name: str) -> list[str]:
         """Return every value of ``name`` as a new list (empty when absent)."""
@@ -366,20 +382,15 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     # --- mapping interface ---------------------------------------------------------
 
-    def __setitem__(self, name: str, value: str) -> None:
-        norm = _canonical_of(name)
+    def __setitem__(self, name: str, value: str | bytes | bytearray) -> None:
+        norm = _CANONICAL.get(name)
         if norm is None:
             norm = _normalize_uncommon(name)
             _check_output_name(norm)
-        try:
-            if "\r" in value or "\n" in value or "\x00" in value:
-                raise _bad_value(norm)
-        except TypeError:
-            value = _checked_value(norm, value)
-        self._as_list[norm] = [value]
+        self._as_list[norm] = [_field_value(norm, value)]
 
     def __getitem__(self, name: str) -> str:
-        values = self._as_list[_canonical_of(name) or _normalize_uncommon(name)]
+        values = self._as_list[_CANONICAL.get(name) or _normalize_uncommon(name)]
         if len(values) == 1:
             return values[0]
         # RFC 9110, section 5.3: field lines with the same name combine with commas.
@@ -387,7 +398,7 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return the (comma-joined) value of ``name``, or ``default`` when absent."""
-        values = self._as_list.get(_canonical_of(name) or _normalize_uncommon(name))
+        values = self._as_list.get(_CANONICAL.get(name) or _normalize_uncommon(name))
         if values is None:
             return default
         if len(values) == 1:
@@ -397,7 +408,7 @@ class HTTPHeaders(MutableMapping[str, str]):
     def __contains__(self, name: object) -> bool:
         if type(name) is not str and not isinstance(name, str):
             return False
-        return (_canonical_of(name) or _normalize_uncommon(name)) in self._as_list
+        return (_CANONICAL.get(name) or _normalize_uncommon(name)) in self._as_list
 
     def __delitem__(self, name: str) -> None:
         del self._as_list[normalize_header_name(name)]
@@ -410,11 +421,12 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def copy(self) -> HTTPHeaders:
         """Return an independent copy holding the same field lines."""
-        headers = HTTPHeaders.__new__(HTTPHeaders)
+        headers = HTTPHeaders()
         headers._as_list = {name: list(values) for name, values in self._as_list.items()}
         return headers
 
-    __copy__ = copy
+    def __copy__(self) -> HTTPHeaders:
+        return self.copy()
 
     def __str__(self) -> str:
         return "".join([f"{name}: {value}\n" for name, value in self.get_all()])

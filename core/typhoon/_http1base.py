@@ -143,14 +143,11 @@ def tokens(values: list[str]) -> list[str]:
 
 
 _canonical_of = _CANONICAL_BYTES.get
-_object_new = object.__new__
 
 
 def new_headers(fields: dict[str, list[str]]) -> HTTPHeaders:
     """Wrap already canonical, already validated fields without copying them."""
-    headers: HTTPHeaders = _object_new(HTTPHeaders)
-    headers._as_list = fields
-    return headers
+    return HTTPHeaders._from_parsed(fields)
 
 
 class HeadSink:

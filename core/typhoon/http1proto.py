@@ -141,7 +141,6 @@ _BODYLESS_METHODS: Final = frozenset(("HEAD", "CONNECT"))
 
 _V11_TAIL: Final = b" HTTP/1.1\r\n"
 _V10_TAIL: Final = b" HTTP/1.0\r\n"
-_object_new = object.__new__
 
 
 def _status_line(status_code: int, reason: str | None) -> str:
@@ -344,8 +343,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         self._req_version = version
         self._req_upgrade = upgrade
         self._keep_alive = keep_alive and not self._no_keep_alive
-        headers = _object_new(HTTPHeaders)
-        headers._as_list = fields
+        headers = HTTPHeaders._from_parsed(fields)
         if mode == NO_BODY:
             self._their_state = DONE
         else:

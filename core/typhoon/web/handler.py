@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from typhoon.web.application import Application
 
 _time = time.time
-_new_headers = object.__new__
+_new_headers = httputil.HTTPHeaders._from_parsed
 
 #: The handler method of each standard HTTP method (others are lower-cased per request).
 _VERB_ATTRS = {
@@ -206,13 +206,13 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         now = _time()
         if int(now) != template.second:
             template.refresh(now)
-        headers = _new_headers(httputil.HTTPHeaders)
-        headers._as_list = {
-            "Server": [SERVER_HEADER],
-            "Content-Type": [DEFAULT_CONTENT_TYPE],
-            "Date": [template.date],
-        }
-        self._headers = headers
+        self._headers = _new_headers(
+            {
+                "Server": [SERVER_HEADER],
+                "Content-Type": [DEFAULT_CONTENT_TYPE],
+                "Date": [template.date],
+            }
+        )
         self._write_buffer: list[bytes] = []
         if info.plain_init and not kwargs and not application._hooks.request_finished:
             return
