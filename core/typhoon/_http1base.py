@@ -767,6 +767,23 @@ def fields_of(headers: HTTPHeaders | Iterable[tuple[str, str]] | None) -> dict[s
     return result._as_list
 
 
+def head_lines(first: str, fields: dict[str, list[str]]) -> list[str]:
+    """The text of a head before its framing fields: ``first``, then each field line.
+
+    Each line comes as its pieces (name, ``": "``, value, CRLF), which a join puts
+    together at no extra cost; building each line as one string first would make a
+    string per field only to copy it again.
+    """
+    lines = [first]
+    for name, values in fields.items():
+        for value in values:
+            lines.append(name)
+            lines.append(": ")
+            lines.append(value)
+            lines.append("\r\n")
+    return lines
+
+
 def encode_head(lines: list[str]) -> bytes:
     """Join head lines into bytes; field values must be latin-1 text."""
     try:

@@ -38,6 +38,7 @@ from typhoon._http1base import (
     NextEvent,
     encode_head,
     fields_of,
+    head_lines,
     new_headers,
     tokens,
 )
@@ -130,14 +131,7 @@ class HTTP1ClientProtocol(HTTP1Base):
         options = tokens(connection) if connection is not None else ()
         self._keep_alive = "close" not in options
         self._req_upgrade = method == "CONNECT" or ("upgrade" in options and "Upgrade" in fields)
-        lines = [f"{method} {target} HTTP/1.1\r\n"]
-        append = lines.append
-        for name, values in fields.items():
-            if len(values) == 1:
-                append(f"{name}: {values[0]}\r\n")
-            else:
-                for value in values:
-                    append(f"{name}: {value}\r\n")
+        lines = head_lines(f"{method} {target} HTTP/1.1\r\n", fields)
         te = fields.get("Transfer-Encoding")
         cl = fields.get("Content-Length")
         length = 0
@@ -148,11 +142,11 @@ class HTTP1ClientProtocol(HTTP1Base):
         elif end:
             mode = LENGTH
             length = len(body)
-            append(f"Content-Length: {length}\r\n")
+            lines.append(f"Content-Length: {length}\r\n")
         else:
             mode = CHUNKED
-            append("Transfer-Encoding: chunked\r\n")
-        append("\r\n")
+            lines.append("Transfer-Encoding: chunked\r\n")
+        lines.append("\r\n")
         head = encode_head(lines)
         self._req_method = method
         self._send_mode = mode

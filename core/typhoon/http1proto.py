@@ -102,6 +102,7 @@ from typhoon._http1base import (
     NextEvent,
     encode_head,
     fields_of,
+    head_lines,
     tokens,
 )
 from typhoon._http1client import HTTP1ClientProtocol
@@ -476,15 +477,8 @@ class HTTP1ServerProtocol(HTTP1Base):
         status_line = _STATUS_LINES.get(status_code) if type(status_code) is int else None
         if status_line is None or (reason is not None and reason != _REASONS[status_code]):
             status_line = _status_line(status_code, reason)
-        fields = headers._as_list if type(headers) is HTTPHeaders else fields_of(headers)
-        lines = [status_line]
-        append = lines.append
-        for name, values in fields.items():
-            if len(values) == 1:
-                append(f"{name}: {values[0]}\r\n")
-            else:
-                for value in values:
-                    append(f"{name}: {value}\r\n")
+        fields = headers._as_list if isinstance(headers, HTTPHeaders) else fields_of(headers)
+        lines = head_lines(status_line, fields)
         if status_code < 200:
             return self._send_informational(status_code, lines, body, end)
         self._waiting_continue = False
@@ -514,7 +508,7 @@ class HTTP1ServerProtocol(HTTP1Base):
                 # A 2xx to CONNECT: the head is the whole response.
                 return encode_head(lines)
             mode, length, keep_alive = framing
-        append("\r\n")
+        lines.append("\r\n")
         if mode == LENGTH:
             remaining = length - len(body)
             if remaining < 0:
@@ -557,7 +551,6 @@ class HTTP1ServerProtocol(HTTP1Base):
         Adds the framing and persistence fields the response needs to ``lines``.
         RFC 9112, sections 6 and 9.3.
         """
-        append = lines.append
         method = self._req_method
         keep_alive = self._keep_alive
         chunked_ok = self._req_version is HTTP11
@@ -592,8 +585,8 @@ class HTTP1ServerProtocol(HTTP1Base):
             if body:
                 raise HTTPOutputError("a 2xx to CONNECT has no body")
             if not keep_alive:
-                append("Connection: close\r\n")
-            append("\r\n")
+                lines.append("Connection: close\r\n")
+            lines.append("\r\n")
             self._our_state = self._their_state = SWITCHED
             return None
         elif te is None:
@@ -601,10 +594,10 @@ class HTTP1ServerProtocol(HTTP1Base):
                 if end:
                     mode = LENGTH
                     length = len(body)
-                    append(f"Content-Length: {length}\r\n")
+                    lines.append(f"Content-Length: {length}\r\n")
                 elif chunked_ok:
                     mode = CHUNKED
-                    append("Transfer-Encoding: chunked\r\n")
+                    lines.append("Transfer-Encoding: chunked\r\n")
                 else:
                     # RFC 9112, section 6.3, rule 8: an HTTP/1.0 client reads to the close.
                     mode = UNTIL_CLOSE
@@ -618,10 +611,10 @@ class HTTP1ServerProtocol(HTTP1Base):
             mode, length = self._declared_framing(te, cl, chunked_ok)
         if not keep_alive:
             if "close" not in options:
-                append("Connection: close\r\n")
+                lines.append("Connection: close\r\n")
         elif not chunked_ok and "keep-alive" not in options:
             # RFC 9112, section 9.3: an HTTP/1.0 client keeps the connection only if told.
-            append("Connection: keep-alive\r\n")
+            lines.append("Connection: keep-alive\r\n")
         return mode, length, keep_alive
 
     def _frame_as(self, mode: int, data: bytes) -> bytes:
