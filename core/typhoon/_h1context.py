@@ -14,12 +14,12 @@ from __future__ import annotations
 __all__ = ["RequestContext"]
 
 import socket
-from typing import Any
+from typing import Any, Final
 
 from typhoon.httputil import HTTPHeaders
 from typhoon.netutil import is_valid_ip
 
-_INET = (socket.AF_INET, socket.AF_INET6)
+_INET: Final = (socket.AF_INET, socket.AF_INET6)
 
 
 class RequestContext:

@@ -22,7 +22,7 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from typhoon._http1base import BytesLike
 from typhoon.errors import HTTPOutputError
@@ -44,8 +44,8 @@ from typhoon.iostream import IOStream, SSLIOStream
 if TYPE_CHECKING:
     from typhoon._h1wire import WireServerConnection
 
-_MUST_CLOSE = State.MUST_CLOSE
-_SWITCHED = State.SWITCHED_PROTOCOL
+_MUST_CLOSE: Final = State.MUST_CLOSE
+_SWITCHED: Final = State.SWITCHED_PROTOCOL
 
 
 def adopt_transport(transport: asyncio.Transport) -> IOStream:

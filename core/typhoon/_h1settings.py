@@ -20,7 +20,7 @@ import collections
 import contextvars
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from typhoon.http1connection import HTTP1ConnectionParameters
 from typhoon.httputil import (
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 #: connection state, and one shared context spares a copy of the current one each time.
 CALLBACK_CONTEXT = contextvars.Context()
 #: Size of the read buffer (the most one read takes from the socket).
-_READ_SIZE = 256 * 1024
+_READ_SIZE: Final = 256 * 1024
 
 
 class ServerSettings:

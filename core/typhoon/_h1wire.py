@@ -48,7 +48,7 @@ from __future__ import annotations
 __all__ = ["WireServerConnection"]
 
 import asyncio
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from typhoon._h1context import RequestContext
 from typhoon._h1request import WireRequestConnection, adopt_transport
@@ -79,26 +79,26 @@ from typhoon.iostream import IOStream
 from typhoon.log import app_log, gen_log
 
 # Deadline phases.
-_NONE = 0
-_HEAD = 1
-_BODY = 2
+_NONE: Final = 0
+_HEAD: Final = 1
+_BODY: Final = 2
 
-_IDLE = State.IDLE
-_DONE = State.DONE
-_MUST_CLOSE = State.MUST_CLOSE
-_SWITCHED = State.SWITCHED_PROTOCOL
+_IDLE: Final = State.IDLE
+_DONE: Final = State.DONE
+_MUST_CLOSE: Final = State.MUST_CLOSE
+_SWITCHED: Final = State.SWITCHED_PROTOCOL
 
 #: After an error response, how long to keep reading (and discarding) before the close,
 #: so the client reads the response instead of a reset (RFC 9112, section 9.6).
-_LINGER_SECONDS = 2.0
+_LINGER_SECONDS: Final = 2.0
 #: ... and how many bytes at most.
-_LINGER_BYTES = 1024 * 1024
-_tuple_new = tuple.__new__
+_LINGER_BYTES: Final = 1024 * 1024
+_tuple_new: Final = tuple.__new__
 
 #: How long ``close`` lets a graceful close (TLS close_notify) take before aborting.
-_CLOSE_GRACE = 1.0
+_CLOSE_GRACE: Final = 1.0
 #: Output waiting for the end of the loop's turn is sent at once when it reaches this.
-_OUT_LIMIT = 64 * 1024
+_OUT_LIMIT: Final = 64 * 1024
 
 
 class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
@@ -323,11 +323,10 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
         self._parked = False
         self._waiting = 0
         proto = self._proto
-        next_head = proto._next_head
         result: Any = None
         try:
             while True:
-                event = next_head()
+                event = proto._next_head()
                 if event is NEED_DATA:
                     if self._msg_open or self._read_paused or self._settings.draining:
                         self._need_data()

@@ -46,7 +46,7 @@ except ImportError:  # only the compiler reads the decorator; at run time it doe
 
 # Names seen on most requests and responses. Their canonical spelling is precomputed so
 # the parser and the web layer never normalise them at run time.
-_COMMON_NAMES = (
+_COMMON_NAMES: Final = (
     "Accept",
     "Accept-Charset",
     "Accept-Encoding",
@@ -175,9 +175,9 @@ _CANONICAL_BYTES: Final[dict[bytes, str]] = {
 }
 
 #: RFC 9110, section 5.6.2: token = 1*tchar.
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Control characters never allowed in a received field line (tab is).
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @lru_cache(maxsize=1024)
@@ -441,8 +441,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 # optional so truncated input still ends), a ';', or a run of anything else. Every
 # quantifier is possessive, so the scan never backtracks: linear time on any input,
 # which is what CVE-2025-67726 (quadratic parameter parsing) asked for.
-_PARAM_TOKEN_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?|;|[^";]++', re.DOTALL)
-_QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
+_PARAM_TOKEN_RE: Final = re.compile(r'"(?:[^"\\]++|\\.)*+"?|;|[^";]++', re.DOTALL)
+_QUOTED_PAIR_RE: Final = re.compile(r"\\(.)", re.DOTALL)
 
 
 def _split_params(value: str) -> list[str]:
@@ -484,7 +484,7 @@ def _decode_extended(value: str) -> str | None:
         return None
 
 
-_PCT_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_PCT_RE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
 
 
 def _percent_decode(text: str) -> bytes:

@@ -142,9 +142,6 @@ def tokens(values: list[str]) -> list[str]:
     return [t.strip(" \t").lower() for v in values for t in v.split(",")]
 
 
-_canonical_of = _CANONICAL_BYTES.get
-
-
 def new_headers(fields: dict[str, list[str]]) -> HTTPHeaders:
     """Wrap already canonical, already validated fields without copying them."""
     return HTTPHeaders._from_parsed(fields)
@@ -167,7 +164,7 @@ class HeadSink:
         self.fields: dict[str, list[str]] = {}
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = _canonical_of(name)
+        key = _CANONICAL_BYTES.get(name)
         if key is None:
             key = _normalize_uncommon(name.decode("latin-1"))
         text = value.decode("latin-1").rstrip(" \t")
