@@ -64,6 +64,7 @@ class ServerSettings:
         "read_view",
         "ready",
         "start_request",
+        "whole_request",
     )
 
     def __init__(
@@ -74,6 +75,7 @@ class ServerSettings:
         loop: asyncio.AbstractEventLoop,
         start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = None,
         callback: Callable[[HTTPServerRequest], object] | None = None,
+        whole_request: Callable[[HTTPServerRequest], HTTPMessageDelegate | None] | None = None,
     ) -> None:
         self.delegate = delegate
         #: Makes the message delegate of each request (the application's own
@@ -81,6 +83,10 @@ class ServerSettings:
         self.start_request = start_request or delegate.start_request
         #: A plain request callback, given requests without a body directly.
         self.callback = callback
+        #: The application's shortcut for a request that arrived whole without a body
+        #: (see ``HTTPServer``): given the request, it returns ``None`` when it took
+        #: care of it, else the delegate the message is delivered to as usual.
+        self.whole_request = whole_request
         #: ``loop.time`` (the monotonic clock itself on asyncio's own loops, which
         #: spares a call per request).
         self.clock: Callable[[], float] = (

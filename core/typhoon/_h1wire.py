@@ -355,20 +355,38 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                     self._phase = _NONE
                     self._body_timeout = settings.body_timeout
                     complete = proto._their_state is _DONE
-                    callback = settings.callback
-                    if callback is not None and complete:
+                    msg: Any = None
+                    if complete and settings.whole_request is not None:
+                        # The application takes a request that arrived whole in one
+                        # call; it hands back a delegate when the message should still
+                        # be delivered piece by piece.
+                        self._msg = None
+                        self._msg_open = False
+                        msg = settings.whole_request(
+                            _server_request(method, target, version, headers, req, self)
+                        )
+                        if msg is None:
+                            if self._closing:
+                                return
+                            continue
+                    elif complete and settings.callback is not None:
                         # A plain request callback and a request without a body: the
                         # request is whole, so it goes to the callback at once.
                         self._msg = None
                         self._msg_open = False
-                        callback(_server_request(method, target, version, headers, req, self))
+                        settings.callback(
+                            _server_request(method, target, version, headers, req, self)
+                        )
                         if self._closing:
                             return
                         continue
+                    else:
+                        msg = settings.start_request(self, req)
+                        if settings.decompress:
+                            msg = GzipMessageDelegate(
+                                msg, settings.chunk_size, settings.max_body_size
+                            )
                     self._msg_open = True
-                    msg = settings.start_request(self, req)
-                    if settings.decompress:
-                        msg = GzipMessageDelegate(msg, settings.chunk_size, settings.max_body_size)
                     self._msg = msg
                     # RequestStartLine(method, target, version), built without the
                     # namedtuple constructor's Python-level frame.

@@ -154,10 +154,18 @@ class GzipMessageDelegate(HTTPMessageDelegate):
     A body made of several gzip members is decoded whole; bytes after the last member
     that are not a complete member make it malformed (400). Decoding stops at
     ``max_body_size`` decoded bytes (a small compressed body can decode to
-    gigabytes), answered like any oversize body with 413.
+    gigabytes), answered like any oversize body with 413. A message without content
+    (no body, or an empty one) has nothing to decode and passes as it is.
     """
 
-    __slots__ = ("_chunk_size", "_decoded", "_decompressor", "_delegate", "_max_body_size")
+    __slots__ = (
+        "_chunk_size",
+        "_coded",
+        "_decoded",
+        "_decompressor",
+        "_delegate",
+        "_max_body_size",
+    )
 
     def __init__(self, delegate: HTTPMessageDelegate, chunk_size: int, max_body_size: int) -> None:
         self._delegate = delegate
@@ -165,6 +173,8 @@ class GzipMessageDelegate(HTTPMessageDelegate):
         self._max_body_size = max_body_size
         self._decompressor: Any = None
         self._decoded = 0
+        # Whether any coded byte arrived (an empty content is not a truncated one).
+        self._coded = False
 
     def set_max_body_size(self, max_body_size: int) -> None:
         """Change the decoded-size limit (follows ``set_max_body_size`` on the connection)."""
@@ -211,11 +221,13 @@ class GzipMessageDelegate(HTTPMessageDelegate):
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         if self._decompressor is None:
             return self._delegate.data_received(chunk)
+        if chunk:
+            self._coded = True
         return self._deliver(chunk)
 
     def finish(self) -> None:
         decompressor = self._decompressor
-        if decompressor is not None:
+        if decompressor is not None and self._coded:
             tail = decompressor.flush()
             if tail:
                 # The tail is at most one window (32 KiB); deliver it synchronously.

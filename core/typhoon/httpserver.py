@@ -205,14 +205,22 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             callback = self.request_callback
             start_request: Any = None
             plain: Any = None
+            whole: Any = None
             if not self.xheaders:
                 # Nothing to wrap around the application: the connections call it
                 # directly.
                 if isinstance(callback, HTTPServerConnectionDelegate):
                     start_request = callback.start_request
+                    # A delegate may take a request that arrived whole, without a
+                    # body, in one call (the web application does): a private
+                    # agreement, ``_whole_request_runner()`` giving that callable or
+                    # None. Not with decompression, which wraps every message.
+                    runner = getattr(callback, "_whole_request_runner", None)
+                    if runner is not None and not params.decompress:
+                        whole = runner()
                 else:
                     plain = callback
-            settings = ServerSettings(self, params, max_body, loop, start_request, plain)
+            settings = ServerSettings(self, params, max_body, loop, start_request, plain, whole)
             settings.connections = self._connections
             settings.draining = self._draining
             self._settings = settings

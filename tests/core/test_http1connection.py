@@ -504,6 +504,15 @@ async def test_gzip_delegate_passes_plain_bodies_and_checks_streams() -> None:
     with pytest.raises(HTTPInputError, match="truncated"):
         truncated.finish()
 
+    # No content at all (a GET announcing the coding): nothing to decode, no error.
+    inner = Collector()
+    empty = GzipMessageDelegate(inner, 1024, 1000)
+    empty.headers_received(
+        RequestStartLine("GET", "/", "HTTP/1.1"), HTTPHeaders({"Content-Encoding": "gzip"})
+    )
+    empty.finish()
+    assert (inner.body, inner.finished) == (b"", True)
+
     inner = Collector()
     garbage = GzipMessageDelegate(inner, 1024, 1000)
     garbage.headers_received(

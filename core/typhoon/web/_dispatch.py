@@ -28,7 +28,7 @@ can:
 
 from __future__ import annotations
 
-__all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_in_task"]
+__all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_in_task", "run_whole_request"]
 
 import asyncio
 import contextvars
@@ -418,6 +418,27 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             handler._execute(transforms, *self.path_args, **self.path_kwargs),
         )
         return prepared
+
+
+def run_whole_request(
+    application: Application, request: httputil.HTTPServerRequest
+) -> httputil.HTTPMessageDelegate | None:
+    """Route and start a request that arrived whole, without a body (the server's shortcut).
+
+    A route to a handler class that does not stream its body starts the handler at
+    once: ``None``. Any other route hands back the delegate the message is then
+    delivered to, as through ``start_request``: the route's own delegate, or a handler
+    delegate for a handler that streams its body.
+    """
+    route = application._match_route(request)
+    if type(route) is not tuple:
+        return route  # type: ignore[return-value]
+    delegate = HandlerDelegate(application)
+    delegate.request = request
+    if delegate._route_to(*route):
+        return delegate
+    delegate.execute()
+    return None
 
 
 def uses_default_dispatch(application: Application, base: type[Router]) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 __all__ = ["Application"]
 
 import asyncio
+import functools
 import importlib
 import inspect
 import socket
@@ -43,7 +44,13 @@ from typhoon.log import app_log
 from typhoon.netutil import bind_sockets
 from typhoon.plugins import PluginManager
 from typhoon.routing import AnyMatches, DefaultHostMatches, HostMatches, ReversibleRouter, Rule
-from typhoon.web._dispatch import ApplicationRouter, HandlerDelegate, Route, uses_default_dispatch
+from typhoon.web._dispatch import (
+    ApplicationRouter,
+    HandlerDelegate,
+    Route,
+    run_whole_request,
+    uses_default_dispatch,
+)
 from typhoon.web.handler import HeaderTemplate, RequestHandler
 from typhoon.web.handlers import ErrorHandler
 from typhoon.web.settings import CORE_SETTINGS, apply_debug_defaults, validate_settings
@@ -363,6 +370,20 @@ class Application(ReversibleRouter):
         if self._default_dispatch:
             return HandlerDelegate(self, request_conn, server_conn)
         return super().start_request(server_conn, request_conn)
+
+    def _whole_request_runner(
+        self,
+    ) -> Callable[[httputil.HTTPServerRequest], httputil.HTTPMessageDelegate | None] | None:
+        """What the HTTP server may call with a request that arrived whole, without a body.
+
+        The callable routes the request and starts its handler in one call, instead of
+        a delegate receiving the head and then the end of the message. ``None`` when
+        the class routes its own way (``start_request``, ``find_handler`` or
+        ``get_handler_delegate`` overridden).
+        """
+        if not self._default_dispatch:
+            return None
+        return functools.partial(run_whole_request, self)
 
     def _match_route(
         self, request: httputil.HTTPServerRequest

@@ -1,0 +1,180 @@
+"""Requests that arrive whole, without a body: the server hands them to the application
+in one call (``Application._whole_request_runner``). Every kind of route must behave as
+it does through ``start_request``: over real loopback connections, both server modes."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from typing import Any
+
+import pytest
+from _webserver import WAIT, serve
+from typhoon import httputil
+from typhoon.httpserver import HTTPServer
+from typhoon.routing import PathMatches, Rule
+from typhoon.web import Application, RequestHandler, stream_request_body
+
+MODES = ["transport", "stream"]
+
+
+async def exchange(port: int, raw: bytes, responses: int = 1) -> list[tuple[int, bytes]]:
+    """Send ``raw`` on a new connection; read ``responses`` responses (status, body)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), WAIT)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        results = []
+        for _ in range(responses):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ")[1])
+            fields = dict(line.split(": ", 1) for line in lines[1:] if line)
+            length = int(fields.get("Content-Length", "0"))
+            body = await asyncio.wait_for(reader.readexactly(length), WAIT)
+            results.append((status, body))
+        return results
+    finally:
+        writer.close()
+
+
+def get(path: str, extra: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+
+
+class Hello(RequestHandler):
+    def get(self, *args: str) -> None:
+        self.write("hello " + "/".join(args))
+
+
+@stream_request_body
+class Streaming(RequestHandler):
+    def initialize(self, log: list[str]) -> None:
+        self.log = log
+
+    def prepare(self) -> None:
+        self.log.append("prepare")
+
+    def data_received(self, chunk: bytes) -> None:
+        self.log.append(f"data {len(chunk)}")
+
+    def get(self) -> None:
+        self.log.append("get")
+        self.write("streamed")
+
+    def post(self) -> None:
+        self.log.append("post")
+        self.write("posted")
+
+
+def raw_callable(request: httputil.HTTPServerRequest) -> None:
+    """A plain callable route target: answers with the request's own method and path."""
+    body = f"{request.method} {request.path}".encode()
+    connection: Any = request.connection
+    connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+        body,
+    )
+    connection.finish()
+
+
+def make_app(log: list[str], **settings: Any) -> Application:
+    nested = Application([("/nested/inner", Hello)], load_entrypoints=False)
+    return Application(
+        [
+            (r"/hello/(\w+)", Hello),
+            ("/stream", Streaming, {"log": log}),
+            Rule(PathMatches("/raw"), raw_callable),
+            Rule(PathMatches("/nested/.*"), nested),
+            # A list of rules becomes a nested router of the same application.
+            Rule(PathMatches("/router/.*"), [(r"/router/(\w+)", Hello)]),
+        ],
+        load_entrypoints=False,
+        **settings,
+    )
+
+
+def test_the_application_offers_the_shortcut_only_with_its_own_routing() -> None:
+    assert make_app([])._whole_request_runner() is not None
+
+    class OwnRouting(Application):
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            return super().find_handler(request, **kwargs)
+
+    assert OwnRouting([], load_entrypoints=False)._whole_request_runner() is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_kind_of_route_answers_a_bodiless_request(mode: str) -> None:
+    log: list[str] = []
+    async with serve(make_app(log), mode) as port:
+        assert await exchange(port, get("/hello/there")) == [(200, b"hello there")]
+        assert await exchange(port, get("/raw")) == [(200, b"GET /raw")]
+        assert await exchange(port, get("/nested/inner")) == [(200, b"hello ")]
+        assert await exchange(port, get("/router/deep")) == [(200, b"hello deep")]
+        assert (await exchange(port, get("/missing")))[0][0] == 404
+        assert await exchange(port, get("/stream")) == [(200, b"streamed")]
+    # A streaming handler still runs prepare, gets no body, then its verb method.
+    assert log == ["prepare", "get"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_bodiless_and_body_requests_mix_in_order_on_one_connection(mode: str) -> None:
+    log: list[str] = []
+    post = b"POST /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nabcde"
+    raw = get("/hello/one") + post + get("/raw") + get("/stream") + get("/nested/inner")
+    async with serve(make_app(log), mode) as port:
+        answers = await exchange(port, raw, responses=5)
+    assert answers == [
+        (200, b"hello one"),
+        (200, b"posted"),
+        (200, b"GET /raw"),
+        (200, b"streamed"),
+        (200, b"hello "),
+    ]
+    assert log == ["prepare", "data 5", "post", "prepare", "get"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_overridden_find_handler_is_still_asked(mode: str) -> None:
+    asked: list[str] = []
+
+    class Counting(Application):
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            asked.append(request.path)
+            return super().find_handler(request, **kwargs)
+
+    app = Counting([(r"/hello/(\w+)", Hello)], load_entrypoints=False)
+    async with serve(app, mode) as port:
+        assert await exchange(port, get("/hello/a") + get("/hello/b"), 2) == [
+            (200, b"hello a"),
+            (200, b"hello b"),
+        ]
+    assert asked == ["/hello/a", "/hello/b"]
+
+
+class EchoBody(RequestHandler):
+    def get(self) -> None:
+        self.write(self.request.headers.get("Content-Encoding", "-"))
+
+    def post(self) -> None:
+        self.write(self.request.body)
+
+
+async def test_decompression_still_sees_every_request() -> None:
+    # With decompress_request the server wraps every message, bodiless ones included,
+    # so it does not take the shortcut.
+    app = Application([("/", EchoBody)], load_entrypoints=False)
+    packed = gzip.compress(b"unpacked")
+    post = (
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(packed), packed)
+    )
+    server = HTTPServer(app, decompress_request=True)
+    assert server._wire_settings().whole_request is None
+    async with serve(app, decompress_request=True) as port:
+        answers = await exchange(port, get("/", "Content-Encoding: gzip\r\n") + post, 2)
+    # A gzip-coded message is decoded and its coding no longer announced; one without
+    # content has nothing to decode.
+    assert answers == [(200, b"-"), (200, b"unpacked")]
