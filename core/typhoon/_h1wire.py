@@ -356,30 +356,24 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                     self._body_timeout = settings.body_timeout
                     complete = proto._their_state is _DONE
                     msg: Any = None
-                    if complete and settings.whole_request is not None:
-                        # The application takes a request that arrived whole in one
-                        # call; it hands back a delegate when the message should still
-                        # be delivered piece by piece.
+                    whole = settings.whole_request
+                    callback = settings.callback
+                    if complete and (whole is not None or callback is not None):
+                        # A request without a body is whole: a plain request callback
+                        # gets it at once, and so does the application's shortcut,
+                        # which hands back a delegate when the message should still be
+                        # delivered piece by piece.
                         self._msg = None
                         self._msg_open = False
-                        msg = settings.whole_request(
-                            _server_request(method, target, version, headers, req, self)
-                        )
+                        request = _server_request(method, target, version, headers, req, self)
+                        if whole is not None:
+                            msg = whole(request)
+                        elif callback is not None:
+                            callback(request)
                         if msg is None:
                             if self._closing:
                                 return
                             continue
-                    elif complete and settings.callback is not None:
-                        # A plain request callback and a request without a body: the
-                        # request is whole, so it goes to the callback at once.
-                        self._msg = None
-                        self._msg_open = False
-                        settings.callback(
-                            _server_request(method, target, version, headers, req, self)
-                        )
-                        if self._closing:
-                            return
-                        continue
                     else:
                         msg = settings.start_request(self, req)
                         if settings.decompress:

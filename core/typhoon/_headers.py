@@ -212,28 +212,26 @@ def _bad_value(name: str) -> HTTPOutputError:
 def _field_value(name: str, value: object) -> str:
     """``value`` as it goes on the wire, checked for CR, LF and NUL.
 
+    Bytes stand for themselves (their latin-1 text).
+
     Raises:
         HTTPOutputError: the value contains one of them.
         TypeError: the value is neither text nor bytes.
     """
     if isinstance(value, str):
-        # RFC 9110, section 5.5: CR, LF and NUL never belong in a value; one would let
-        # the value start a new header line (response splitting). A printable value has
-        # none of them, which one pass tells for nearly every value.
-        if not value.isprintable() and ("\r" in value or "\n" in value or "\x00" in value):
-            raise _bad_value(name)
-        return value
-    return _checked_value(name, value)
-
-
-def _checked_value(name: str, value: object) -> str:
-    """A value that is not ``str``: bytes stand for themselves (latin-1), else TypeError."""
-    if isinstance(value, bytes | bytearray):
+        text = value
+    elif isinstance(value, bytes | bytearray):
         text = bytes(value).decode("latin-1")
-        if "\r" in text or "\n" in text or "\x00" in text:
-            raise _bad_value(name)
-        return text
-    raise TypeError(f"value of header {name!r} must be str or bytes, not {type(value).__name__}")
+    else:
+        raise TypeError(
+            f"value of header {name!r} must be str or bytes, not {type(value).__name__}"
+        )
+    # RFC 9110, section 5.5: CR, LF and NUL never belong in a value; one would let the
+    # value start a new header line (response splitting). A printable value has none of
+    # them, which one pass tells for nearly every value.
+    if not text.isprintable() and ("\r" in text or "\n" in text or "\x00" in text):
+        raise _bad_value(name)
+    return text
 
 
 def _check_output_name(name: str) -> None:

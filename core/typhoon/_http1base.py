@@ -142,11 +142,6 @@ def tokens(values: list[str]) -> list[str]:
     return [t.strip(" \t").lower() for v in values for t in v.split(",")]
 
 
-def new_headers(fields: dict[str, list[str]]) -> HTTPHeaders:
-    """Wrap already canonical, already validated fields without copying them."""
-    return HTTPHeaders._from_parsed(fields)
-
-
 class HeadSink:
     """Callbacks of the head parser: the request-target (or reason) and the fields.
 
@@ -675,7 +670,7 @@ class HTTP1Base:
                 self._body_parser = None
                 trailers = sink.fields
                 end = self._message_complete(
-                    EndOfMessage(new_headers(trailers)) if trailers else END_OF_MESSAGE
+                    EndOfMessage(HTTPHeaders._from_parsed(trailers)) if trailers else END_OF_MESSAGE
                 )
                 sink.fields = {}
                 if data:

@@ -39,7 +39,6 @@ from typhoon._http1base import (
     encode_head,
     fields_of,
     head_lines,
-    new_headers,
     tokens,
 )
 from typhoon._http1events import (
@@ -282,7 +281,7 @@ class HTTP1ClientProtocol(HTTP1Base):
             raise self._fail(f"invalid status code {status}")
         if _BAD_REASON_BYTES_RE.search(reason) is not None:
             raise self._fail("invalid character in reason phrase")
-        headers = new_headers(fields)
+        headers = HTTPHeaders._from_parsed(fields)
         text_reason = reason.decode("latin-1")
         if status < 200 and status != 101:
             # RFC 9110, section 15.2: interim responses; the final one follows.

@@ -477,7 +477,7 @@ class HTTP1ServerProtocol(HTTP1Base):
         status_line = _STATUS_LINES.get(status_code) if type(status_code) is int else None
         if status_line is None or (reason is not None and reason != _REASONS[status_code]):
             status_line = _status_line(status_code, reason)
-        fields = headers._as_list if isinstance(headers, HTTPHeaders) else fields_of(headers)
+        fields = fields_of(headers)
         lines = head_lines(status_line, fields)
         if status_code < 200:
             return self._send_informational(status_code, lines, body, end)
