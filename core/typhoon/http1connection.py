@@ -75,6 +75,8 @@ _DEFAULT_CHUNK_SIZE = 64 * 1024
 _DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 #: Default body limit when neither the parameters nor the stream give one (Tornado's).
 _DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
+#: How long ``HTTP1ServerConnection.close`` waits for the socket to close.
+_CLOSE_GRACE = 1.0
 #: Methods whose requests carry content: a client request without a body still frames one.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -733,15 +735,18 @@ class HTTP1ServerConnection:
         future.add_done_callback(_log_unexpected)
 
     async def close(self) -> None:
-        """Close the connection and wait until serving has stopped."""
-        self.stream.close()
+        """Close the connection and wait until serving has stopped and the socket is
+        closed (or, while written data still drains, at most a second)."""
+        stream = self.stream
+        stream.close()
         future = self._serving_future
         if future is not None:
-            try:
+            with contextlib.suppress(Exception):
+                # A failure was already logged by the done callback.
                 await future
-            except Exception:
-                # Already logged by the done callback.
-                return
+        with contextlib.suppress(TimeoutError):
+            # A stream still being set up closes its socket once set up.
+            await asyncio.wait_for(stream.aclose(), _CLOSE_GRACE)
 
     def is_idle(self) -> bool:
         """True when no request is in progress (between requests, or not started)."""

@@ -238,7 +238,9 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         tls = self._ssl_context
         protocol = self.protocol or ("https" if tls is not None else "http")
         wire = WireServerConnection(settings, address, connection.family, protocol, self._trusted)
-        self._own(self._connect(settings.loop, wire, connection, address, tls))
+        setup = self._own(self._connect(settings.loop, wire, connection, address, tls))
+        # A set-up cancelled before its first step never ran: its socket is ours to close.
+        setup.add_done_callback(lambda done: connection.close() if done.cancelled() else None)
 
     async def _connect(
         self,
@@ -322,9 +324,13 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         Requests in progress are cut. Call :meth:`stop` first so no new connection
         arrives meanwhile; :meth:`shutdown` does both, gracefully.
         """
-        for task in list(self._tasks):
-            # Connections still in their TLS handshake.
+        setting_up = list(self._tasks)
+        for task in setting_up:
+            # Connections still being set up (a TLS handshake, or accepted this turn).
             task.cancel()
+        if setting_up:
+            # Each cancelled set-up closes what it opened before this returns.
+            await asyncio.gather(*setting_up, return_exceptions=True)
         while self._connections:
             conn = next(iter(self._connections))
             await conn.close()

@@ -28,6 +28,7 @@ from _httphelpers import (
     MODES,
     WAIT,
     RawClient,
+    StreamModeServer,
     describe,
     get,
     hello,
@@ -841,6 +842,28 @@ async def test_close_all_connections(mode: str) -> None:
         for client in clients:
             assert await client.is_closed_by_server(timeout=2)
             await client.close()
+
+
+@pytest.mark.parametrize("turns", [0, 1])
+@pytest.mark.parametrize("mode", MODES)
+async def test_close_all_connections_closes_one_still_being_set_up(mode: str, turns: int) -> None:
+    # A connection accepted just before the server closes (the same loop turn, or the
+    # one before) is still being set up: it is closed by the time close_all_connections
+    # returns, not left to the garbage collector.
+    server = StreamModeServer(hello) if mode == "stream" else HTTPServer(hello)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=WAIT)
+        accepted, address = listener.accept()
+    with client:
+        server._handle_connection(accepted, address)
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        server.stop()
+        async with asyncio.timeout(WAIT):
+            # Awaited in this task, not wrapped in another: no loop turn in between.
+            await server.close_all_connections()
+        assert accepted.fileno() == -1
+        assert client.recv(1) == b""
 
 
 # --- proxies, protocol, TLS ---------------------------------------------------------------
