@@ -217,7 +217,7 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
     """
 
     # Per-request state starts from these class-level defaults; an instance stores
-    # only what differs (fewer stores per request).
+    # what it changes, and ``_route_to`` the route's handler and arguments.
     request: httputil.HTTPServerRequest | None = None
     handler_class: type[RequestHandler] = RequestHandler
     handler_kwargs: dict[str, Any] = _NO_KWARGS
@@ -266,13 +266,12 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         path_kwargs: dict[str, bytes | None] | None,
     ) -> bool:
         """Take the route's handler and arguments; True when it streams the body."""
+        # Stored even when empty: execute() reads them, and reading an instance's own
+        # attribute is several times cheaper than falling back to the class default.
         self.handler_class = handler_class
-        if handler_kwargs:
-            self.handler_kwargs = handler_kwargs
-        if path_args:
-            self.path_args = path_args
-        if path_kwargs:
-            self.path_kwargs = path_kwargs
+        self.handler_kwargs = handler_kwargs or _NO_KWARGS
+        self.path_args = path_args or ()
+        self.path_kwargs = path_kwargs or _NO_KWARGS
         if handler_class._stream_request_body:
             self.stream_request_body = True
             return True

@@ -442,10 +442,12 @@ def _lowercase_keywords(kwargs: dict[str, Any]) -> dict[str, Any]:
 class CookieMixin:
     """The cookie methods of ``RequestHandler``: read, set, clear, sign and verify."""
 
+    #: The ``Set-Cookie`` lines of this response by cookie name (None: no cookie set).
+    _new_cookie: dict[str, str] | None = None
+
     if TYPE_CHECKING:
         request: HTTPServerRequest
         application: Application
-        _new_cookie: dict[str, str]
 
         def require_setting(self, name: str, feature: str = ...) -> None: ...
 
@@ -501,9 +503,8 @@ class CookieMixin:
             samesite=samesite,
             **kwargs,
         )
-        try:
-            new_cookies = self._new_cookie
-        except AttributeError:
+        new_cookies = self._new_cookie
+        if new_cookies is None:
             new_cookies = self._new_cookie = {}
         new_cookies.pop(name, None)
         new_cookies[name] = line
