@@ -53,6 +53,7 @@ from typing import Any, Final, cast
 from typhoon._h1context import RequestContext
 from typhoon._h1request import WireRequestConnection, adopt_transport
 from typhoon._h1settings import CALLBACK_CONTEXT, ServerSettings
+from typhoon._headers import HTTPHeaders
 from typhoon.concurrent import convert_yielded
 from typhoon.errors import HTTPInputError, StreamClosedError
 from typhoon.http1connection import (
@@ -365,7 +366,17 @@ class WireServerConnection(asyncio.BufferedProtocol, RequestContext):
                         # delivered piece by piece.
                         self._msg = None
                         self._msg_open = False
-                        request = _server_request(method, target, version, headers, req, self)
+                        request = _server_request(
+                            method,
+                            target,
+                            version,
+                            headers,
+                            req,
+                            self,
+                            self.remote_ip,
+                            self.protocol,
+                            cast(HTTPHeaders, headers)._as_list,
+                        )
                         if whole is not None:
                             msg = whole(request)
                         elif callback is not None:

@@ -481,23 +481,29 @@ def _server_request(
     headers: HTTPHeaders,
     connection: Any,
     server_connection: object,
+    remote_ip: str = "",
+    protocol: str | None = None,
+    fields: dict[str, list[str]] | None = None,
 ) -> HTTPServerRequest:
     """The :class:`HTTPServerRequest` for a request head a server connection parsed.
 
     The same request ``HTTPServerRequest(start_line=..., headers=..., connection=...,
     server_connection=...)`` builds, made without the general constructor's argument
     handling: this runs once per request (the HTTP server and the web layer use it).
-    ``connection.context`` supplies ``remote_ip`` and ``protocol``; a connection
-    without such a context gets the general constructor's defaults.
+    ``remote_ip`` and ``protocol`` come from ``connection.context`` unless given
+    (``protocol`` not None), and ``fields`` is the field table of ``headers`` when the
+    caller has it at hand (the compiled server connection passes all three: reading
+    them off compiled objects costs more here). A connection without such a context
+    gets the general constructor's defaults.
     """
-    try:
-        context = connection.context
-        remote_ip = context.remote_ip
-        protocol = context.protocol
-        general = uri[:1] != "/"
-    except AttributeError:
-        general = True
-    if general:
+    if protocol is None:
+        try:
+            context = connection.context
+            remote_ip = context.remote_ip
+            protocol = context.protocol
+        except AttributeError:
+            pass
+    if protocol is None or uri[:1] != "/":
         # Absolute form (or "*"), or an unusual connection: the general constructor
         # knows what to do with them.
         return HTTPServerRequest(
@@ -514,7 +520,9 @@ def _server_request(
     request.body = b""
     request.remote_ip = remote_ip
     request.protocol = protocol
-    hosts = headers._as_list.get("Host")
+    if fields is None:
+        fields = headers._as_list
+    hosts = fields.get("Host")
     host = hosts[0] if hosts is not None and hosts[0] else "127.0.0.1"
     request.host = host
     request.host_name = _host_names.get(host) or _host_name(host)

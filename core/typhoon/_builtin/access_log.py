@@ -19,6 +19,10 @@ from typing import Any
 from typhoon import hookimpl
 from typhoon.log import access_log
 
+# Bound here: CPython 3.11 compiles ``name.method()`` on a name bound by an import as
+# an attribute load it cannot specialise (it assumes the name is a module).
+_is_enabled_for = access_log.isEnabledFor
+
 
 def log_access(handler: Any) -> None:
     """Write the access-log line of a finished request: status, summary, milliseconds."""
@@ -29,7 +33,7 @@ def log_access(handler: Any) -> None:
         level = logging.WARNING
     else:
         level = logging.ERROR
-    if access_log.isEnabledFor(level):
+    if _is_enabled_for(level):
         access_log.log(
             level,
             "%d %s %.2fms",

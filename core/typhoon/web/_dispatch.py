@@ -57,6 +57,8 @@ Route = tuple[
 
 # Shared empty arguments: only ever unpacked (``**``), never changed.
 _NO_KWARGS: dict[str, Any] = {}
+#: The inline request run, called unbound (cheaper than making a bound method).
+_run_handler = RequestHandler._run
 
 
 class ApplicationRouter(ReversibleRuleRouter):
@@ -383,10 +385,11 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
                 static_class.reset()
         try:
             handler_kwargs = self.handler_kwargs
+            handler_class = self.handler_class
             if handler_kwargs:
-                handler = self.handler_class(application, request, **handler_kwargs)
+                handler = handler_class(application, request, **handler_kwargs)
             else:
-                handler = self.handler_class(application, request)
+                handler = handler_class(application, request)
             self.handler = handler
         except Exception:
             app_log.error(
@@ -403,7 +406,7 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             # Nothing must be awaited before the verb method: plain calls, in the
             # request's own context; a coroutine only for what is left to await.
             context = contextvars.copy_context()
-            rest = context.run(handler._run, transforms, self.path_args, self.path_kwargs)
+            rest = context.run(_run_handler, handler, transforms, self.path_args, self.path_kwargs)
             if rest is not None:
                 run_in_task(application._running, rest, context)
             return None
@@ -432,9 +435,10 @@ def run_whole_request(
     route = application._match_route(request)
     if type(route) is not tuple:
         return route  # type: ignore[return-value]
+    handler_class, handler_kwargs, path_args, path_kwargs = route
     delegate = HandlerDelegate(application)
     delegate.request = request
-    if delegate._route_to(*route):
+    if delegate._route_to(handler_class, handler_kwargs, path_args, path_kwargs):
         return delegate
     delegate.execute()
     return None

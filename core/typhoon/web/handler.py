@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 _time = time.time
 _new_headers = httputil.HTTPHeaders._from_parsed
+# Bound here: CPython 3.11 compiles ``name.method()`` on a name bound by an import as
+# an attribute load it cannot specialise (it assumes the name is a module).
+_set_current_handler = _current_handler.set
 
 #: The handler method of each standard HTTP method (others are lower-cased per request).
 _VERB_ATTRS = {
@@ -583,7 +586,7 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         """
         if transforms:
             self._transforms = transforms
-        _current_handler.set(self)
+        _set_current_handler(self)
         try:
             method = self.request.method
             if method not in self.SUPPORTED_METHODS:
