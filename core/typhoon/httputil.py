@@ -502,7 +502,7 @@ def _server_request(
             remote_ip = context.remote_ip
             protocol = context.protocol
         except AttributeError:
-            pass
+            protocol = None  # no connection context: the general constructor decides
     if protocol is None or uri[:1] != "/":
         # Absolute form (or "*"), or an unusual connection: the general constructor
         # knows what to do with them.
