@@ -204,8 +204,8 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
         self.path_args = []
         self.path_kwargs = {}
         self._info = info
-        # What clear() does, less the status it would reset to its default: the
-        # default headers (HeaderTemplate.fresh, inline), an empty body.
+        # What clear() does (the default headers, HeaderTemplate.fresh inline; an
+        # empty body; status 200), then the rest of the per-request state.
         template = application._header_template
         now = _time()
         if int(now) != template.second:
