@@ -144,6 +144,17 @@ _V11_TAIL: Final = b" HTTP/1.1\r\n"
 _V10_TAIL: Final = b" HTTP/1.0\r\n"
 
 
+def _decimal_value(digits: str) -> int:
+    """The number ``digits`` spells: ASCII digits only, which the caller checked."""
+    if len(digits) > 18:
+        return int(digits)
+    # Shorter than int()'s general parsing for the few digits a length has.
+    value = 0
+    for digit in digits:
+        value = value * 10 + ord(digit) - 48
+    return value
+
+
 def _status_line(status_code: int, reason: str | None) -> str:
     # Any int, http.HTTPStatus members included; never a bool.
     if isinstance(status_code, bool) or not isinstance(status_code, int):
@@ -500,7 +511,7 @@ class HTTP1ServerProtocol(HTTP1Base):
             # The usual response: a declared length on a persistent HTTP/1.1 connection,
             # none of the special cases the general framing below deals with.
             mode = LENGTH
-            length = int(cl[0])
+            length = _decimal_value(cl[0])
             keep_alive = True
         else:
             framing = self._response_framing(status_code, their, fields, lines, body, end)
@@ -604,7 +615,7 @@ class HTTP1ServerProtocol(HTTP1Base):
                     keep_alive = False
             elif len(cl) == 1 and cl[0].isdigit() and cl[0].isascii():
                 mode = LENGTH
-                length = int(cl[0])
+                length = _decimal_value(cl[0])
             else:
                 raise HTTPOutputError(f"invalid Content-Length {cl!r}")
         else:

@@ -157,6 +157,40 @@ def test_response_bytes_and_cycle() -> None:
     assert proto.next_event() is NEED_DATA
 
 
+@pytest.mark.parametrize(
+    "declared",
+    ["5", "05", "0000000000000000005", "000000000000000000000000000005"],
+)
+def test_a_declared_length_is_read_as_its_number_whatever_its_zeros(declared: str) -> None:
+    proto = HTTP1ServerProtocol()
+    proto.receive_data(GET)
+    proto.next_event()
+    proto.next_event()
+    headers = HTTPHeaders({"Content-Length": declared})
+    out = proto.send_response(200, headers, body=b"hello", end=True)
+    assert out.endswith(b"\r\n\r\nhello")
+    assert proto.their_state is State.IDLE
+
+
+@pytest.mark.parametrize(
+    ("declared", "problem"),
+    [
+        ("6", "less than Content-Length"),
+        ("4", "more data than Content-Length"),
+        ("99999999999999999999999", "less than Content-Length"),
+    ],
+)
+def test_a_body_that_disagrees_with_its_declared_length_is_refused(
+    declared: str, problem: str
+) -> None:
+    proto = HTTP1ServerProtocol()
+    proto.receive_data(GET)
+    proto.next_event()
+    proto.next_event()
+    with pytest.raises(HTTPOutputError, match=problem):
+        proto.send_response(200, HTTPHeaders({"Content-Length": declared}), body=b"hello", end=True)
+
+
 def test_idle_connection_holds_no_request_bytes() -> None:
     proto = HTTP1ServerProtocol()
     proto.receive_data(GET)

@@ -7,11 +7,13 @@ Layer 5 (web), private to ``typhoon.web.application``. Imports ``typhoon.httputi
 Strategy. Every request costs the same fixed work, so this path does as little as it
 can:
 
-* One delegate object per request. :class:`HandlerDelegate` is what the application's
-  ``start_request`` returns: it builds the request when the head arrives, routes it,
-  and then itself collects the body and runs the handler. Only when a route leads
-  somewhere else (a nested application, a plain callable) does it forward the
-  message to that target's delegate.
+* At most one delegate object per request. :class:`HandlerDelegate` is what the
+  application's ``start_request`` returns: it builds the request when the head
+  arrives, routes it, and then itself collects the body and runs the handler. Only
+  when a route leads somewhere else (a nested application, a plain callable) does it
+  forward the message to that target's delegate. A request the server received
+  whole, without a body, needs none: :func:`run_whole_request` routes it and
+  :func:`start_handler` runs its handler.
 * Routes are plain tuples ``(handler_class, initialize_kwargs, path_args,
   path_kwargs)``; the common rule (a path pattern leading to a handler class) is
   matched inline, other rules through the generic ``Matcher`` protocol.
@@ -352,17 +354,13 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             self.chunks = None
             self.dropped = True
 
-    def _reject(self, status: int, plain: bool = False) -> None:
+    def _reject(self, status: int) -> None:
         """Answer ``status`` without running the handler's verb method.
 
-        The route's handler class writes the error page (so its ``write_error``
-        applies), unless it could not be created (``plain``): then the base class does.
+        The route's handler class writes the error page, so its ``write_error`` applies.
         """
         assert self.request is not None
-        if plain:
-            handler = RequestHandler(self.application, self.request)
-        else:
-            handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
+        handler = self.handler_class(self.application, self.request, **self.handler_kwargs)
         handler.send_error(status)
 
     def execute(self) -> Awaitable[None] | None:
@@ -371,55 +369,80 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         For streaming handlers, the returned future resolves once ``prepare`` has run,
         so the connection reads no body before the handler is ready for it.
         """
-        application = self.application
         request = self.request
         assert request is not None
-        settings = application.settings
-        if not settings.get("compiled_template_cache", True):
-            with RequestHandler._template_loader_lock:
-                for loader in RequestHandler._template_loaders.values():
-                    loader.reset()
-        if not settings.get("static_hash_cache", True):
-            static_class = settings.get("static_handler_class")
-            if static_class is not None:
-                static_class.reset()
-        try:
-            handler_kwargs = self.handler_kwargs
-            handler_class = self.handler_class
-            if handler_kwargs:
-                handler = handler_class(application, request, **handler_kwargs)
-            else:
-                handler = handler_class(application, request)
-            self.handler = handler
-        except Exception:
-            app_log.error(
-                "Uncaught exception creating %s for %r",
-                self.handler_class.__name__,
-                request,
-                exc_info=True,
-            )
-            self._reject(500, plain=True)
-            return None
-        factories = application.transforms
-        transforms = [factory(request) for factory in factories] if factories else ()
-        if handler._info.runs_inline and not application._hooks.awaits_early:
-            # Nothing must be awaited before the verb method: plain calls, in the
-            # request's own context; a coroutine only for what is left to await.
-            context = contextvars.copy_context()
-            rest = context.run(_run_handler, handler, transforms, self.path_args, self.path_kwargs)
-            if rest is not None:
-                run_in_task(application._running, rest, context)
-            return None
-        prepared: asyncio.Future[None] | None = None
-        if self.stream_request_body:
-            loop = asyncio.get_running_loop()
-            prepared = handler._prepared_future = loop.create_future()
-            handler._body_future = loop.create_future()
-        run_in_task(
-            application._running,
-            handler._execute(transforms, *self.path_args, **self.path_kwargs),
+        return start_handler(
+            self.application,
+            request,
+            self.handler_class,
+            self.handler_kwargs,
+            self.path_args,
+            self.path_kwargs,
+            self,
         )
-        return prepared
+
+
+def start_handler(
+    application: Application,
+    request: httputil.HTTPServerRequest,
+    handler_class: type[RequestHandler],
+    handler_kwargs: dict[str, Any],
+    path_args: Sequence[bytes | None],
+    path_kwargs: dict[str, bytes | None],
+    delegate: HandlerDelegate | None = None,
+) -> Awaitable[None] | None:
+    """Create the route's handler for ``request`` and start it.
+
+    ``delegate`` is the request's delegate when it has one: a handler that streams its
+    body is reached through it, and the returned future resolves once ``prepare`` has
+    run. A request that arrived whole needs none.
+    """
+    settings = application.settings
+    if not settings.get("compiled_template_cache", True):
+        with RequestHandler._template_loader_lock:
+            for loader in RequestHandler._template_loaders.values():
+                loader.reset()
+    if not settings.get("static_hash_cache", True):
+        static_class = settings.get("static_handler_class")
+        if static_class is not None:
+            static_class.reset()
+    try:
+        if handler_kwargs:
+            handler = handler_class(application, request, **handler_kwargs)
+        else:
+            handler = handler_class(application, request)
+    except Exception:
+        app_log.error(
+            "Uncaught exception creating %s for %r",
+            handler_class.__name__,
+            request,
+            exc_info=True,
+        )
+        RequestHandler(application, request).send_error(500)
+        return None
+    factories = application.transforms
+    transforms = [factory(request) for factory in factories] if factories else ()
+    streaming = delegate is not None and delegate.stream_request_body
+    if not streaming and handler._info.runs_inline and not application._hooks.awaits_early:
+        # Nothing must be awaited before the verb method: plain calls, in the
+        # request's own context; a coroutine only for what is left to await.
+        context = contextvars.copy_context()
+        rest = context.run(_run_handler, handler, transforms, path_args, path_kwargs)
+        if rest is not None:
+            run_in_task(application._running, rest, context)
+        return None
+    prepared: asyncio.Future[None] | None = None
+    if streaming:
+        assert delegate is not None
+        delegate.handler = handler
+        loop = asyncio.get_running_loop()
+        prepared = handler._prepared_future = loop.create_future()
+        handler._body_future = loop.create_future()
+    run_in_task(
+        application._running,
+        handler._execute(transforms, *path_args, **path_kwargs),
+    )
+    return prepared
 
 
 def run_whole_request(
@@ -436,11 +459,19 @@ def run_whole_request(
     if type(route) is not tuple:
         return route  # type: ignore[return-value]
     handler_class, handler_kwargs, path_args, path_kwargs = route
-    delegate = HandlerDelegate(application)
-    delegate.request = request
-    if delegate._route_to(handler_class, handler_kwargs, path_args, path_kwargs):
+    if handler_class._stream_request_body:
+        delegate = HandlerDelegate(application)
+        delegate.request = request
+        delegate._route_to(handler_class, handler_kwargs, path_args, path_kwargs)
         return delegate
-    delegate.execute()
+    start_handler(
+        application,
+        request,
+        handler_class,
+        handler_kwargs or _NO_KWARGS,
+        path_args or (),
+        path_kwargs or _NO_KWARGS,
+    )
     return None
 
 

@@ -58,6 +58,9 @@ _ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
 _GET_OR_HEAD = frozenset({"GET", "HEAD"})
 # RFC 9110, sections 15.2, 15.3.5 and 15.4.5: statuses whose responses carry no content.
 _NO_CONTENT = frozenset({*range(100, 200), 204, 304})
+#: The decimal text of the body sizes most responses have, made once.
+_DECIMALS_KEPT = 1024
+_DECIMALS = tuple(str(size) for size in range(_DECIMALS_KEPT))
 
 _wrap_fields = httputil.HTTPHeaders._from_parsed
 _time = time.time
@@ -349,7 +352,8 @@ class OutputMixin:
                 body = b""
                 self._clear_representation_headers()
             elif "Content-Length" not in fields:
-                fields["Content-Length"] = [str(len(body))]
+                size = len(body)
+                fields["Content-Length"] = [_DECIMALS[size] if size < _DECIMALS_KEPT else str(size)]
         connection: Any = request.connection
         assert connection is not None
         application = self.application
@@ -365,9 +369,11 @@ class OutputMixin:
             if new_cookies:
                 for line in new_cookies.values():
                     headers.add("Set-Cookie", line)
+            status = self._status_code
+            reason = self._reason
             try:
                 future: asyncio.Future[None] = connection.write_headers(
-                    start_line(self._status_code, self._reason),
+                    _OK_LINE if status == 200 and reason == "OK" else start_line(status, reason),
                     headers,
                     b"" if request.method == "HEAD" else body,
                 )

@@ -602,9 +602,11 @@ class RequestHandler(OutputMixin, RenderingMixin, XsrfMixin):
                 if self._finished:
                     return None
             verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
-            path_args = self.path_args
-            path_kwargs = self.path_kwargs
-            result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
+            if args or kwargs or self._info.has_prepare:
+                # The decoded captures, as prepare() may have left them.
+                result = verb(*self.path_args, **self.path_kwargs)
+            else:
+                result = verb()
             if result is not None:
                 return self._resume(result, None)
             if self._auto_finish and not self._finished:

@@ -178,3 +178,46 @@ async def test_decompression_still_sees_every_request() -> None:
     # A gzip-coded message is decoded and its coding no longer announced; one without
     # content has nothing to decode.
     assert answers == [(200, b"-"), (200, b"unpacked")]
+
+
+class Broken(RequestHandler):
+    def initialize(self) -> None:
+        raise RuntimeError("cannot start")
+
+    def get(self) -> None:
+        self.write("never")
+
+    def post(self) -> None:
+        self.write("never")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_handler_that_cannot_be_created_gets_a_500_with_or_without_a_body(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Application([("/broken", Broken), ("/hello/(.*)", Hello)], load_entrypoints=False)
+    post = b"POST /broken HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nab"
+    async with serve(app, mode) as port:
+        answers = await exchange(port, get("/broken") + post + get("/hello/after"), 3)
+    assert [status for status, _ in answers] == [500, 500, 200]
+    assert answers[2][1] == b"hello after"
+    assert b"never" not in answers[0][1] + answers[1][1]
+    creating = [r for r in caplog.records if "Uncaught exception creating" in r.getMessage()]
+    assert len(creating) == 2
+    assert all(r.exc_info and "cannot start" in str(r.exc_info[1]) for r in creating)
+
+
+class Sized(RequestHandler):
+    def get(self, size: str) -> None:
+        self.write(b"x" * int(size))
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_content_length_is_right_on_both_sides_of_the_kept_sizes(mode: str) -> None:
+    app = Application([(r"/(\d+)", Sized)], load_entrypoints=False)
+    sizes = [0, 1, 9, 10, 999, 1023, 1024, 1025, 70000]
+    async with serve(app, mode) as port:
+        raw = b"".join(get(f"/{size}") for size in sizes)
+        answers = await exchange(port, raw, len(sizes))
+    assert [(status, len(body)) for status, body in answers] == [(200, n) for n in sizes]
+    assert all(body == b"x" * n for (_, body), n in zip(answers, sizes, strict=True))
