@@ -18,7 +18,7 @@ which dominates for the small bodies most responses carry:
 
 from __future__ import annotations
 
-__all__ = ["etag_of", "json_body"]
+__all__ = ["etag_of", "json_body", "known_etags"]
 
 import hashlib
 import json.encoder
@@ -32,19 +32,20 @@ ETAG_CACHE_MAX_BODY = 512
 #: The table is emptied when it holds this many tags (bounded memory: about 300 KiB).
 ETAG_CACHE_MAX_ENTRIES = 512
 
-_etags: dict[bytes, str] = {}
+#: Entity tags of recent small bodies (see etag_of); read directly on the hot path.
+known_etags: dict[bytes, str] = {}
 
 
 def etag_of(body: bytes) -> str:
     """The entity tag ``RequestHandler.compute_etag`` gives ``body``: quoted SHA-1 hex."""
     if len(body) > ETAG_CACHE_MAX_BODY:
         return f'"{hashlib.sha1(body).hexdigest()}"'
-    tag = _etags.get(body)
+    tag = known_etags.get(body)
     if tag is None:
         tag = f'"{hashlib.sha1(body).hexdigest()}"'
-        if len(_etags) >= ETAG_CACHE_MAX_ENTRIES:
-            _etags.clear()
-        _etags[body] = tag
+        if len(known_etags) >= ETAG_CACHE_MAX_ENTRIES:
+            known_etags.clear()
+        known_etags[body] = tag
     return tag
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import typhoon
 from typhoon import httputil
 from typhoon.escape import utf8
-from typhoon.web._encode import etag_of, json_body
+from typhoon.web._encode import ETAG_CACHE_MAX_BODY, etag_of, json_body, known_etags
 
 if TYPE_CHECKING:
     from typhoon.web.application import Application
@@ -59,6 +59,9 @@ _GET_OR_HEAD = frozenset({"GET", "HEAD"})
 # RFC 9110, sections 15.2, 15.3.5 and 15.4.5: statuses whose responses carry no content.
 _NO_CONTENT = frozenset({*range(100, 200), 204, 304})
 #: The decimal text of the body sizes most responses have, made once.
+#: Looks up the tag of a small body answered before (bound once: see handler.py on
+#: ``name.method()`` for names bound by an import).
+_known_etag = known_etags.get
 _DECIMALS_KEPT = 1024
 _DECIMALS = tuple(str(size) for size in range(_DECIMALS_KEPT))
 
@@ -334,7 +337,9 @@ class OutputMixin:
             body = buffer[0] if len(buffer) == 1 else b"".join(buffer)
             if status == 200 and request.method in _GET_OR_HEAD and "Etag" not in fields:
                 if info.default_etag:
-                    fields["Etag"] = [etag_of(body)]
+                    # A small body answered before has its tag in the table already.
+                    tag = len(body) <= ETAG_CACHE_MAX_BODY and _known_etag(body)
+                    fields["Etag"] = [tag or etag_of(body)]
                 else:
                     # Overridable: it may replace the header object.
                     self.set_etag_header()
