@@ -398,7 +398,34 @@ def throughput(args: argparse.Namespace, impls: list[str]) -> None:
             if floor is not None and impl != "floor":
                 line += f" | {cpu / floor[1]:.2f}x the floor's CPU/req"
             print(line)
+        for own in [base] + [impl for impl in impls if impl.startswith("typhoon") and impl != base]:
+            _print_paired(results, impls, own, path)
         print()
+
+
+def _print_paired(
+    results: dict[tuple[str, str], list[tuple[float, float, float, float, float]]],
+    impls: list[str],
+    base: str,
+    path: str,
+) -> None:
+    """Per-round CPU ratios against ``base``: the median, and the spread over rounds.
+
+    Each round runs every server once, close together in time, so a ratio taken within
+    a round is less exposed to the machine's load drifting between rounds than a
+    ratio of medians.
+    """
+    print(f"  paired by round: CPU/req as a multiple of {base}'s (median, lowest-highest):")
+    for impl in impls:
+        if impl == base:
+            continue
+        ratios = [
+            other[1] / own[1]
+            for own, other in zip(results[(base, path)], results[(impl, path)], strict=True)
+        ]
+        print(
+            f"    {impl:12} {statistics.median(ratios):5.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        )
 
 
 # --- instructions -----------------------------------------------------------------------
