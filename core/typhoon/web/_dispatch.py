@@ -312,8 +312,8 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
         if self.forward is not None:
             return self.forward.data_received(chunk)
         if self.stream_request_body:
-            assert self.handler is not None
-            return self.handler.data_received(chunk)
+            # No handler: creating it failed, and the 500 is answered; drop the body.
+            return None if self.handler is None else self.handler.data_received(chunk)
         chunks = self.chunks
         if chunks is not None:
             chunks.append(chunk)
@@ -326,9 +326,9 @@ class HandlerDelegate(httputil.HTTPMessageDelegate):
             self.forward.finish()
             return
         if self.stream_request_body:
-            assert self.handler is not None
-            if self.handler._body_future is not None:
-                future_set_result_unless_cancelled(self.handler._body_future, None)
+            handler = self.handler
+            if handler is not None and handler._body_future is not None:
+                future_set_result_unless_cancelled(handler._body_future, None)
             return
         chunks = self.chunks
         if chunks is not None:

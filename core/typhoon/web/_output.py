@@ -58,10 +58,10 @@ _ETAG_RE = re.compile(rb'\*|(?:W/)?"[^"]*"')
 _GET_OR_HEAD = frozenset({"GET", "HEAD"})
 # RFC 9110, sections 15.2, 15.3.5 and 15.4.5: statuses whose responses carry no content.
 _NO_CONTENT = frozenset({*range(100, 200), 204, 304})
-#: The decimal text of the body sizes most responses have, made once.
 #: Looks up the tag of a small body answered before (bound once: see handler.py on
 #: ``name.method()`` for names bound by an import).
 _known_etag = known_etags.get
+#: The decimal text of the body sizes most responses have, made once.
 _DECIMALS_KEPT = 1024
 _DECIMALS = tuple(str(size) for size in range(_DECIMALS_KEPT))
 

@@ -5,6 +5,7 @@ it does through ``start_request``: over real loopback connections, both server m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 from typing import Any
 
@@ -221,3 +222,44 @@ async def test_content_length_is_right_on_both_sides_of_the_kept_sizes(mode: str
         answers = await exchange(port, raw, len(sizes))
     assert [(status, len(body)) for status, body in answers] == [(200, n) for n in sizes]
     assert all(body == b"x" * n for (_, body), n in zip(answers, sizes, strict=True))
+
+
+@stream_request_body
+class BrokenStreaming(RequestHandler):
+    def initialize(self) -> None:
+        raise RuntimeError("cannot start")
+
+    def data_received(self, chunk: bytes) -> None:
+        raise AssertionError("never called")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_streaming_handler_that_cannot_be_created_gets_a_500_and_its_body_is_dropped(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Application([("/broken", BrokenStreaming)], load_entrypoints=False)
+    head = b"POST /broken HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6\r\n\r\n"
+    async with serve(app, mode) as port:
+        for pieces in ([head + b"abcdef"], [head, b"abc", b"def"]):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(pieces[0])
+                await writer.drain()
+                answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+                assert answer.startswith(b"HTTP/1.1 500 ")
+                # The response ends before the body is read: the server then closes,
+                # and whatever else arrives is dropped, never answered.
+                rest = b""
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    for piece in pieces[1:]:
+                        writer.write(piece)
+                        await writer.drain()
+                    rest = await asyncio.wait_for(reader.read(), WAIT)
+                assert b"HTTP/1.1" not in rest
+            finally:
+                writer.close()
+        # A new connection is served as usual.
+        assert (await exchange(port, get("/broken")))[0][0] == 500
+    assert any("Uncaught exception creating" in r.getMessage() for r in caplog.records)
+    assert not any("never called" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info and isinstance(r.exc_info[1], AssertionError) for r in caplog.records)
