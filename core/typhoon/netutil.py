@@ -205,12 +205,16 @@ def add_accept_handler(
     ``sock`` must be a listening socket; the handler runs on the current
     :class:`~typhoon.ioloop.IOLoop`. At most one backlog's worth of connections is
     accepted per wake-up, so a flood of connections cannot starve other callbacks.
+    A blocking ``sock`` is made non-blocking (as ``asyncio`` does with the sockets it
+    is given): accepting on a blocking one would stall the event loop once the
+    backlog is empty.
 
     Returns:
         A function that stops accepting (it does not close ``sock``). It may be
         called from inside ``callback``.
     """
     io_loop = _current_ioloop()
+    sock.setblocking(False)
     removed = False
 
     def accept_handler(fd: Any, events: int) -> None:

@@ -256,6 +256,36 @@ async def test_add_accept_handler_remove_from_callback() -> None:
         listener.close()
 
 
+async def test_add_accept_handler_makes_a_blocking_listener_non_blocking() -> None:
+    # A listening socket made by hand is blocking: accepting on it as it is would stall
+    # the loop once its backlog is empty (the loop below would never run again).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    assert listener.getblocking()
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    remove = add_accept_handler(listener, lambda connection, _address: accepted.append(connection))
+    assert not listener.getblocking()
+    clients = []
+    try:
+        for expected in (1, 2, 3):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            clients.append(client)
+            client.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port))
+            for _ in range(100):
+                if len(accepted) == expected:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(accepted) == expected
+    finally:
+        remove()
+        for sock in clients + accepted:
+            sock.close()
+        listener.close()
+
+
 # --- is_valid_ip ------------------------------------------------------------------------
 
 
