@@ -30,7 +30,14 @@ can:
 
 from __future__ import annotations
 
-__all__ = ["ApplicationRouter", "HandlerDelegate", "Route", "run_in_task", "run_whole_request"]
+__all__ = [
+    "ApplicationRouter",
+    "HandlerDelegate",
+    "Route",
+    "run_in_task",
+    "run_whole_request",
+    "start_handler",
+]
 
 import asyncio
 import contextvars
@@ -460,10 +467,9 @@ def run_whole_request(
         return route  # type: ignore[return-value]
     handler_class, handler_kwargs, path_args, path_kwargs = route
     if handler_class._stream_request_body:
-        delegate = HandlerDelegate(application)
-        delegate.request = request
-        delegate._route_to(handler_class, handler_kwargs, path_args, path_kwargs)
-        return delegate
+        return HandlerDelegate.routed(
+            application, request, handler_class, handler_kwargs, path_args, path_kwargs
+        )
     start_handler(
         application,
         request,

@@ -37,7 +37,11 @@ known_etags: dict[bytes, str] = {}
 
 
 def etag_of(body: bytes) -> str:
-    """The entity tag ``RequestHandler.compute_etag`` gives ``body``: quoted SHA-1 hex."""
+    """The entity tag ``RequestHandler.compute_etag`` gives ``body``: quoted SHA-1 hex.
+
+    ``finish`` reads :data:`known_etags` itself for a small body and calls this only
+    when the tag is not there.
+    """
     if len(body) > ETAG_CACHE_MAX_BODY:
         return f'"{hashlib.sha1(body).hexdigest()}"'
     tag = known_etags.get(body)
